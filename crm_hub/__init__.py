@@ -1,0 +1,1 @@
+"""crm-hub: one true picture of every customer."""

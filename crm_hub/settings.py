@@ -1,0 +1,54 @@
+"""Process settings from the environment: ``CRM_HUB_<FIELD>`` or ``CRM_HUB_<GROUP>__<FIELD>``.
+
+hub.yaml says *what* to sync; these settings say *how this process runs* (where its config is,
+how it logs, how big its batches are). They are checked at start-up so a bad value fails before
+any work starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LogSettings", "Settings", "SyncSettings", "get_settings"]
+
+
+class LogSettings(BaseModel):
+    """How crm-hub logs."""
+
+    level: str = Field("WARNING", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+    json_lines: bool = Field(False, description="Write logs as JSON lines instead of key=value.")
+
+
+class SyncSettings(BaseModel):
+    """Tuning of the sync stage."""
+
+    batch_size: int = Field(
+        20_000, ge=1, le=1_000_000, description="Records landed per transaction."
+    )
+    lease_ttl_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A sync lease not renewed for this long is considered dead and taken over.",
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the process reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRM_HUB_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    config: Path = Field(
+        Path("hub.yaml"), description="Path of hub.yaml when --config is not given."
+    )
+    log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+    sync: SyncSettings = Field(default_factory=SyncSettings, description="Sync stage tuning.")
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment now (never cached: tests change it)."""
+    return Settings()
