@@ -8,7 +8,15 @@ import typer
 from rich.table import Table
 from sqlalchemy import func, select
 
-from crm_hub.cli.common import ConfigOption, JsonOption, console, emit_json, handle_errors, load
+from crm_hub.cli.common import (
+    ConfigOption,
+    JsonOption,
+    console,
+    emit_json,
+    err_console,
+    handle_errors,
+    load,
+)
 from crm_hub.cli.progress import sync_progress
 from crm_hub.pipeline import RunSummary, run_pipeline, sync_sources
 from crm_hub.store import Store
@@ -96,7 +104,7 @@ def _render(summary: RunSummary, json_output: bool) -> None:
             )
         console.print(table)
         for failure in summary.failures:
-            console.print(f"[bold red]failed:[/] {failure}", highlight=False)
+            err_console.print(f"[bold red]failed:[/] {failure}", highlight=False)
         if any(r.rejected for r in summary.sync):
             console.print("Rejected records: [bold]crm-hub rejected list[/]")
     if not summary.ok:
@@ -154,39 +162,36 @@ def status_command(config: ConfigOption = None, json_output: JsonOption = False)
         emit_json({"store": store.safe_url, "sources": report})
         return
     table = Table(title=f"sources in {store.safe_url}")
-    for column in (
-        "source",
-        "last run",
-        "status",
-        "read",
-        "new",
-        "changed",
-        "raw",
-        "rejected",
-        "state",
-    ):
-        table.add_column(column)
+    for column in ("source", "status", "last run", "read", "new", "changed", "raw", "rejected"):
+        table.add_column(
+            column,
+            no_wrap=True,
+            justify="left" if column in ("source", "status", "last run") else "right",
+        )
+    short = {"succeeded": "[green]ok[/]", "failed": "[red]failed[/]"}
+    notes: list[str] = []
     for item in report:
         counts = item["last_counts"]
         started = item["last_started_at"]
-        status = "running" if item["running"] else (item["last_status"] or "never run")
-        state = "; ".join(
-            f"{stream}: cursor {s.get('cursor')}"
-            for stream, s in item["state"].items()
-            if s.get("cursor")
+        status = (
+            "[yellow]running[/]" if item["running"] else short.get(item["last_status"], "never run")
         )
+        cursors = [str(s["cursor"]) for s in item["state"].values() if s.get("cursor")]
         table.add_row(
             item["source"],
-            f"{started:%Y-%m-%d %H:%M:%S}" if started else "-",
             status,
+            f"{started:%m-%d %H:%M}" if started else "-",
             f"{counts.get('read', 0):,}",
             f"{counts.get('inserted', 0):,}",
             f"{counts.get('updated', 0):,}",
             f"{item['raw_records']:,}",
             f"{item['open_rejections']:,}",
-            state or "-",
         )
+        if cursors:
+            notes.append(f"{item['source']}: cursor at {', '.join(cursors)}")
     console.print(table)
+    for note in notes:
+        console.print(note, highlight=False)
     for item in report:
         if item["last_error"]:
             console.print(f"[red]{item['source']}[/]: {item['last_error']}", highlight=False)

@@ -43,7 +43,7 @@ class SourceConfig(_Strict):
 class FileSourceConfig(SourceConfig):
     """A CSV or JSONL file (or a glob of them) read as one stream."""
 
-    type: Literal["file"] = "file"
+    type: Literal["file"] = Field("file", description="Always file for this source type.")
     path: str = Field(description="File path or glob, relative to hub.yaml, e.g. data/*.csv.")
     stream: Name = Field(description="Stream name the records land under, e.g. customers.")
     primary_key: list[str] = Field(

@@ -31,6 +31,15 @@ from crm_hub.sync.messages import Message, RecordMessage, RejectMessage, StateMe
 
 __all__ = ["FileReader"]
 
+# Why a line of a file is rejected (documented in the README, checked by tests/test_docs.py).
+REASON_CODES = (
+    "missing_primary_key",
+    "wrong_column_count",
+    "malformed_csv",
+    "bad_encoding",
+    "invalid_json",
+    "not_an_object",
+)
 CHECKPOINT_EVERY = 5_000  # JSONL records between resumable offsets (CSV: every 1 MiB chunk)
 _BOM = b"\xef\xbb\xbf"
 

@@ -59,7 +59,12 @@ def test_records_land_once_and_resync_writes_nothing(
     hub = write_project(CSV_SOURCE, {"data/customers.csv": CUSTOMERS})
     first, _ = sync(hub)
     assert (first.read, first.inserted) == (2, 2)
-    assert raw(store)["1"] == {"id": "1", "name": "Ann", "email": "ann@x.org", "updated_at": "2026-01-01"}
+    assert raw(store)["1"] == {
+        "id": "1",
+        "name": "Ann",
+        "email": "ann@x.org",
+        "updated_at": "2026-01-01",
+    }
     seq = max_change_seq(store)
 
     os.utime(hub.parent / "data/customers.csv")  # same content, new mtime: re-read, hash-diffed
@@ -82,9 +87,11 @@ def test_changed_record_updates_in_place_with_a_new_change_seq(
     assert (result.inserted, result.updated, result.unchanged) == (0, 1, 1)
     assert raw(store)["2"]["name"] == "Robert"
     with store.read() as conn:
-        changed = conn.execute(
-            select(raw_records.c.record_key).where(raw_records.c.change_seq > seq)
-        ).scalars().all()
+        changed = (
+            conn.execute(select(raw_records.c.record_key).where(raw_records.c.change_seq > seq))
+            .scalars()
+            .all()
+        )
     assert changed == ["2"]
 
 

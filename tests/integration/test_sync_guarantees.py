@@ -87,21 +87,31 @@ def test_failure_keeps_what_was_read_and_state_never_runs_ahead(
 def test_second_sync_of_a_running_source_is_refused_with_who_holds_it(
     store: Store, config: HubConfig
 ) -> None:
-    with hold_lease(store, "sync:api", "OTHER-RUN"):
-        with pytest.raises(BusyError, match=r"sync:api is already running \(run OTHER-RUN"):
-            sync_source(store, config, "api", reader=FlakyReader(5, None))
+    busy = pytest.raises(BusyError, match=r"sync:api is already running \(run OTHER-RUN")
+    with hold_lease(store, "sync:api", "OTHER-RUN"), busy:
+        sync_source(store, config, "api", reader=FlakyReader(5, None))
     assert sync_source(store, config, "api", reader=FlakyReader(5, None)).inserted == 5
 
 
 def test_lease_of_a_dead_process_is_taken_over_at_once(store: Store, config: HubConfig) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     now = utcnow()
     with store.begin() as conn:
-        conn.execute(leases.insert().values(
-            name="sync:api", holder="DEAD-RUN", host=os.uname().nodename,
-            pid=int(dead.stdout), acquired_at=now, expires_at=now.replace(year=now.year + 1),
-        ))
+        conn.execute(
+            leases.insert().values(
+                name="sync:api",
+                holder="DEAD-RUN",
+                host=os.uname().nodename,
+                pid=int(dead.stdout),
+                acquired_at=now,
+                expires_at=now.replace(year=now.year + 1),
+            )
+        )
     assert sync_source(store, config, "api", reader=FlakyReader(3, None)).inserted == 3
 
 

@@ -58,18 +58,28 @@ def test_kill_at_random_moments_loses_and_duplicates_nothing(
         f"store: {store_url}\nsources:\n  pos:\n    type: file\n    path: customers.csv\n"
         "    stream: customers\n    primary_key: [id]\n"
     )
-    env = {**os.environ, "CRM_HUB_SYNC__BATCH_SIZE": "4000", "CRM_HUB_CONFIG": str(tmp_path / "hub.yaml")}
+    env = {
+        **os.environ,
+        "CRM_HUB_SYNC__BATCH_SIZE": "4000",
+        "CRM_HUB_CONFIG": str(tmp_path / "hub.yaml"),
+    }
     rng = random.Random(20261125)
     progress = []
     for _ in range(KILLS):
-        process = subprocess.Popen([*CLI, "sync"], env=env, cwd=tmp_path,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*CLI, "sync"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.4, 2.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
         progress.append(check_state_not_ahead(store_url))
-    final = subprocess.run([*CLI, "sync", "--json"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
+    final = subprocess.run(
+        [*CLI, "sync", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert final.returncode == 0, final.stderr
     assert check_state_not_ahead(store_url) == ROWS
     assert progress == sorted(progress)  # each kill kept what earlier runs had landed

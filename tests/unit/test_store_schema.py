@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 from sqlalchemy import select
 
 from crm_hub.errors import ConfigError, StoreError
 from crm_hub.store import Store, open_store
-from crm_hub.store.engine import HEAD_REVISION, _MIGRATIONS, current_revision
+from crm_hub.store.engine import _MIGRATIONS, HEAD_REVISION, current_revision
 from crm_hub.store.schema import metadata, runs
 
 
@@ -55,7 +55,9 @@ def test_opening_twice_and_concurrently_is_safe(store_url: str) -> None:
 def test_times_come_back_aware_utc(store: Store) -> None:
     moment = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
     with store.begin() as conn:
-        conn.execute(runs.insert().values(id="r1", stage="sync", status="running", started_at=moment))
+        conn.execute(
+            runs.insert().values(id="r1", stage="sync", status="running", started_at=moment)
+        )
     with store.read() as conn:
         started = conn.execute(select(runs.c.started_at)).scalar_one()
     assert started == moment and started.tzinfo is not None
