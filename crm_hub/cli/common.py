@@ -88,7 +88,9 @@ def handle_errors(func: F) -> F:
                 problems = exc.problems if isinstance(exc, ConfigError) else [exc.message]
                 emit_json({"ok": False, "error": type(exc).__name__, "problems": problems})
             else:
-                err_console.print(f"[bold red]error:[/] {redact(exc.message)}", highlight=False)
+                err_console.print(
+                    f"[bold red]error:[/] {redact(exc.message)}", highlight=False, soft_wrap=True
+                )
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

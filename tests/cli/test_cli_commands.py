@@ -132,3 +132,20 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     assert cli("init", "p", cwd=tmp_path).returncode == 0
     again = cli("init", "p", cwd=tmp_path)
     assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+
+
+def test_cli_start_up_stays_light() -> None:
+    """Every command pays for what `import crm_hub.cli` imports: keep the heavy engines lazy."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, crm_hub.cli; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'airbyte_cdk', 'prefect', 'scipy') "
+            "if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "[]"

@@ -1,0 +1,335 @@
+"""Fellegi-Sunter scoring: m/u per comparison level by EM without labels, TF adjustments.
+
+``u`` (how often non-matching pairs reach a level) starts from a random sample of record pairs;
+``m`` (how often matching pairs do) and the share of matches among candidates are learnt by EM
+over the *patterns* of levels (few thousand distinct patterns for millions of pairs, so EM
+costs milliseconds). The weight of an exact agreement is adjusted by the rarity of the value
+(term frequency): agreeing on "Vanderhoeven" says more than agreeing on "Smith".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crm_hub.identity.arrays import distinct_counts
+from crm_hub.identity.comparisons import PairContext, comparison
+from crm_hub.identity.records import Prepared
+from crm_hub.identity.settings import MatchSettings
+
+__all__ = [
+    "FellegiSunter",
+    "compute_levels",
+    "estimate_u",
+    "match_weights",
+    "probability",
+    "tf_adjustments",
+    "train",
+]
+
+log = logging.getLogger(__name__)
+
+_TF_CLIP = 10.0
+
+
+@dataclass
+class FellegiSunter:
+    """A trained model: per comparison, ``m`` and ``u`` for each level.
+
+    Attributes:
+        names: comparison names, in column order of the level matrix.
+        m: per comparison, P(level | match).
+        u: per comparison, P(level | non-match) among candidate pairs.
+        u_random: per comparison, P(level) for random record pairs (base of TF adjustments).
+        prior: share of matches among candidate pairs.
+        iterations: EM iterations run.
+    """
+
+    names: tuple[str, ...]
+    m: list[np.ndarray]
+    u: list[np.ndarray]
+    u_random: list[np.ndarray]
+    prior: float
+    iterations: int = 0
+    history: list[float] = field(default_factory=list)
+
+    def weights(self) -> list[np.ndarray]:
+        """Return ``log2(m/u)`` per comparison and level."""
+        return [np.log2(m / u) for m, u in zip(self.m, self.u, strict=True)]
+
+    def describe(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Return the parameters keyed by comparison and level label (for stats and explain)."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for c, name in enumerate(self.names):
+            labels = comparison(name).labels
+            out[name] = {
+                labels[k]: {
+                    "m": float(self.m[c][k]),
+                    "u": float(self.u[c][k]),
+                    "weight": float(np.log2(self.m[c][k] / self.u[c][k])),
+                }
+                for k in range(len(labels))
+            }
+        return out
+
+
+def compute_levels(ctx: PairContext, names: Sequence[str]) -> np.ndarray:
+    """Compute the level matrix (pairs × comparisons, int8) for candidate pairs."""
+    matrix = np.empty((len(ctx), len(names)), dtype=np.int8)
+    for column, name in enumerate(names):
+        matrix[:, column] = comparison(name).function(ctx)
+    return matrix
+
+
+_U_PSEUDO_PAIRS = 2000.0
+_M_PSEUDO_PAIRS = 20.0
+
+
+def _smoothed(levels: np.ndarray, prior: Sequence[float]) -> np.ndarray:
+    """Level shares of a sample, blended with typical values (which dominate tiny samples)."""
+    valid = levels[levels >= 0]
+    counts = np.bincount(valid, minlength=len(prior)).astype(np.float64)
+    typical = np.asarray(prior, dtype=np.float64) / sum(prior)
+    result: np.ndarray = (counts + _U_PSEUDO_PAIRS * typical) / (counts.sum() + _U_PSEUDO_PAIRS)
+    return result
+
+
+def estimate_u(
+    prepared: Prepared, names: Sequence[str], settings: MatchSettings
+) -> list[np.ndarray]:
+    """Estimate P(level) for random record pairs (nearly all non-matches).
+
+    The sample is drawn with a fixed seed over canonical indices, so it does not depend on the
+    input's row order.
+    """
+    n = prepared.n
+    rng = np.random.default_rng(settings.seed)
+    size = int(min(settings.u_sample_pairs, max(n * (n - 1) // 2, 1)))
+    a = rng.integers(0, max(n, 1), size)
+    b = rng.integers(0, max(n, 1), size)
+    keep = a != b
+    left, right = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+    ctx = PairContext(prepared, left.astype(np.int32), right.astype(np.int32), settings)
+    levels = compute_levels(ctx, names)
+    result = []
+    for c, name in enumerate(names):
+        u = _smoothed(levels[:, c], comparison(name).prior_u)
+        found = comparison(name)
+        top = found.n_levels - 1
+        if set(found.tf_fields) == {top}:
+            # Exact agreement on one field: its chance is known exactly from value counts,
+            # which a sample cannot estimate for near-unique values (e-mails).
+            chance = min(prepared.tf_base[found.tf_fields[top]], 0.5)
+            u[:top] *= (1 - chance) / u[:top].sum()
+            u[top] = chance
+        result.append(u)
+    return result
+
+
+@dataclass(frozen=True)
+class Session:
+    """An EM training session: candidate pairs agreeing on some comparisons.
+
+    Within a session, the comparisons of its filter are left out and the others are learnt:
+    their agreement is (nearly) independent of the filter among non-matches, so ``u`` from
+    random pairs holds. This is Splink's way of training on blocked pairs.
+    """
+
+    name: str
+    filter: dict[str, int]
+
+    def mask(self, levels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Return which candidate pairs belong to the session."""
+        keep = np.ones(len(levels), dtype=bool)
+        for comparison_name, minimum in self.filter.items():
+            if comparison_name not in names:
+                return np.zeros(len(levels), dtype=bool)
+            keep &= levels[:, list(names).index(comparison_name)] >= minimum
+        return keep
+
+
+SESSIONS = (
+    Session("same_email", {"email": 1}),
+    Session("same_phone_and_name", {"contact": 4, "first_name": 4, "last_name": 3}),
+    Session("same_name_and_birth_date", {"first_name": 4, "last_name": 3, "birth_date": 3}),
+    Session("same_birth_date_and_address", {"birth_date": 3, "contact": 3}),
+    Session("same_name_and_address", {"first_name": 4, "last_name": 4, "contact": 3}),
+)
+"""Training sessions in priority order: each comparison is learnt in the first that frees it."""
+
+_MIN_SESSION_PAIRS = 50
+
+
+def _prior_m(names: Sequence[str], c: int) -> np.ndarray:
+    typical = np.asarray(comparison(names[c]).prior_m, dtype=np.float64)
+    result: np.ndarray = typical / typical.sum()
+    return result
+
+
+def _patterns(levels: np.ndarray, n_levels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    strides = np.cumprod([1] + [k + 1 for k in n_levels[:-1]]).astype(np.int64)
+    codes = ((levels.astype(np.int64) + 1) * strides).sum(axis=1)
+    patterns, counts = distinct_counts(codes)
+    table = np.stack(
+        [(patterns // strides[c]) % (n_levels[c] + 1) - 1 for c in range(len(n_levels))], axis=1
+    )
+    return table, counts.astype(np.float64)
+
+
+def _em_m(
+    table: np.ndarray,
+    counts: np.ndarray,
+    free: Sequence[int],
+    names: Sequence[str],
+    u: Sequence[np.ndarray],
+    settings: MatchSettings,
+) -> tuple[dict[int, np.ndarray], int]:
+    """EM for m (u fixed) over level patterns, using only the ``free`` comparisons."""
+    n_levels = [comparison(name).n_levels for name in names]
+    typical = {c: _prior_m(names, c) for c in free}
+    m = dict(typical)
+    prior = 0.5
+    iterations = 0
+    for step in range(1, settings.em_iterations + 1):
+        iterations = step
+        log_ratio = np.full(len(table), np.log(prior / (1 - prior)))
+        for c in free:
+            column = table[:, c]
+            valid = column >= 0
+            log_ratio[valid] += np.log(m[c][column[valid]]) - np.log(u[c][column[valid]])
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_ratio, -700, 700)))
+        matched = counts * posterior
+        change = 0.0
+        for c in free:
+            column = table[:, c]
+            valid = column >= 0
+            new_m = np.bincount(column[valid], matched[valid], n_levels[c])
+            new_m = (new_m + _M_PSEUDO_PAIRS * typical[c]) / (new_m.sum() + _M_PSEUDO_PAIRS)
+            change = max(change, float(np.abs(new_m - m[c]).max()))
+            m[c] = new_m
+        new_prior = float(np.clip(matched.sum() / counts.sum(), 1e-6, 1 - 1e-6))
+        change = max(change, abs(new_prior - prior))
+        prior = new_prior
+        if change < settings.em_tolerance:
+            break
+    return m, iterations
+
+
+def train(
+    levels: np.ndarray,
+    names: Sequence[str],
+    u_random: list[np.ndarray],
+    settings: MatchSettings,
+    *,
+    n_records: int,
+    tf_weights: np.ndarray | None = None,
+) -> FellegiSunter:
+    """Learn m per comparison by EM in training sessions, then the prior over all pairs.
+
+    Args:
+        levels: the candidates' level matrix.
+        names: comparison names of its columns.
+        u_random: P(level) for random pairs (fixed ``u``).
+        settings: EM iteration cap and tolerance.
+        n_records: number of records (the prior is per pair of records).
+        tf_weights: per-candidate term-frequency adjustment (log2), included when estimating
+            the prior.
+
+    Returns:
+        The trained model.
+    """
+    n_levels = [comparison(name).n_levels for name in names]
+    u = [np.asarray(x, dtype=np.float64) for x in u_random]
+    m: list[np.ndarray | None] = [None] * len(names)
+    iterations = 0
+    for session in SESSIONS:
+        todo = [c for c, name in enumerate(names) if m[c] is None and name not in session.filter]
+        if not todo:
+            continue
+        mask = session.mask(levels, names)
+        if mask.sum() < _MIN_SESSION_PAIRS:
+            continue
+        table, counts = _patterns(levels[mask], n_levels)
+        free = [c for c, name in enumerate(names) if name not in session.filter]
+        learnt, steps = _em_m(table, counts, free, names, u, settings)
+        iterations += steps
+        for c in todo:
+            m[c] = learnt[c]
+        log.debug("em session", extra={"session": session.name, "pairs": int(mask.sum())})
+    final_m = [x if x is not None else _prior_m(names, c) for c, x in enumerate(m)]
+    model = FellegiSunter(tuple(names), final_m, u, [x.copy() for x in u], 0.5, iterations)
+    model.prior = _global_prior(model, levels, n_records, tf_weights)
+    return model
+
+
+def _global_prior(
+    model: FellegiSunter, levels: np.ndarray, n_records: int, tf_weights: np.ndarray | None
+) -> float:
+    """Fixed point of the prior over all record pairs (pairs outside the candidates ~ 0)."""
+    total_pairs = max(n_records * (n_records - 1) / 2, 1.0)
+    evidence = np.zeros(len(levels))
+    for c, table in enumerate(model.weights()):
+        column = levels[:, c]
+        valid = column >= 0
+        evidence[valid] += table[column[valid]]
+    if tf_weights is not None:
+        evidence += tf_weights
+    prior = min(max(n_records, 1) / total_pairs, 0.5)
+    for _ in range(50):
+        odds = np.log2(prior / (1 - prior)) + evidence
+        expected = float((1.0 / (1.0 + np.exp2(-np.clip(odds, -60, 60)))).sum())
+        new_prior = min(max(expected / total_pairs, 1e-12), 0.5)
+        if abs(np.log(new_prior / prior)) < 1e-4:
+            prior = new_prior
+            break
+        prior = new_prior
+    model.history.append(prior)
+    return prior
+
+
+def tf_adjustments(
+    model: FellegiSunter, levels: np.ndarray, ctx: PairContext, settings: MatchSettings
+) -> np.ndarray:
+    """Return each pair's term-frequency adjustment (log2).
+
+    For a level with a TF field, the weight moves by ``log2(chance / tf)`` where ``tf`` is the
+    share of records holding the agreeing value and ``chance`` the chance two random records
+    agree on that field: rare values count more than common ones (boost capped by
+    ``settings.tf_max_boost`` bits).
+    """
+    adjust = np.zeros(len(levels))
+    for c, name in enumerate(model.names):
+        column = levels[:, c]
+        for level, field_name in comparison(name).tf_fields.items():
+            hit = np.flatnonzero(column == level)
+            if not len(hit):
+                continue
+            tf = ctx.prepared.tf[field_name]
+            value = np.maximum(tf[ctx.left[hit]], tf[ctx.right[hit]])
+            base = ctx.prepared.tf_base[field_name]
+            change = np.log2(base / np.maximum(value, 1e-12))
+            adjust[hit] += np.clip(change, -_TF_CLIP, settings.tf_max_boost)
+    return adjust
+
+
+def match_weights(
+    model: FellegiSunter, levels: np.ndarray, tf: np.ndarray | None = None
+) -> np.ndarray:
+    """Return each pair's match weight (log2 odds): prior, level weights, TF adjustments."""
+    weights = np.full(len(levels), np.log2(model.prior / (1 - model.prior)))
+    for c, table in enumerate(model.weights()):
+        column = levels[:, c]
+        valid = column >= 0
+        weights[valid] += table[column[valid]]
+    if tf is not None:
+        weights += tf
+    return weights
+
+
+def probability(weights: np.ndarray) -> np.ndarray:
+    """Turn match weights (log2 odds) into probabilities."""
+    result: np.ndarray = 1.0 / (1.0 + np.exp2(-np.clip(weights, -60, 60)))
+    return result
