@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
-__all__ = ["LandCounts", "RawRow", "land_batch", "next_change_seq"]
+__all__ = ["LandCounts", "RawRow", "has_rows", "land_batch", "next_change_seq"]
 
 
 # One record ready to land, keyed by its record key: (content hash, payload JSON text, deleted).
@@ -31,6 +33,7 @@ class LandCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    conflicted: bool = False  # an assume_new insert met an existing key
 
     def add(self, other: LandCounts) -> None:
         """Accumulate another batch's counts."""
@@ -48,6 +51,15 @@ def next_change_seq(conn: Connection) -> int:
         )
     ).scalar_one()
     return int(value)
+
+
+def has_rows(conn: Connection, source: str, stream: str) -> bool:
+    """Whether anything of this stream has ever landed."""
+    found = conn.execute(
+        text("SELECT 1 FROM raw_records WHERE source = :source AND stream = :stream LIMIT 1"),
+        {"source": source, "stream": stream},
+    ).first()
+    return found is not None
 
 
 def _keep_statistics_fresh(conn: Connection) -> None:
@@ -95,14 +107,25 @@ def land_batch(
     *,
     run_id: str,
     now: datetime,
+    assume_new: bool = False,
 ) -> LandCounts:
     """Upsert ``rows`` (keyed by record key, already de-duplicated) of one stream.
 
     Must run inside the caller's transaction, together with the state it makes durable.
+
+    Args:
+        assume_new: the stream had no rows when this run (the only writer) started, so try
+            a plain insert without diffing; if a key landed earlier in the same run, the
+            insert is undone to a savepoint and the batch is diffed after all. Check
+            ``LandCounts.conflicted`` to stop assuming.
     """
+    if assume_new:
+        inserted = _insert_all(conn, source, stream, rows, run_id, now)
+        if inserted is not None:
+            return inserted
     existing = _existing_hashes(conn, source, stream, list(rows))
     changed = [(key, *row) for key, row in rows.items() if existing.get(key) != row[0]]
-    counts = LandCounts(unchanged=len(rows) - len(changed))
+    counts = LandCounts(unchanged=len(rows) - len(changed), conflicted=assume_new)
     if not changed:
         return counts
     counts.updated = sum(1 for row in changed if row[0] in existing)
@@ -113,6 +136,30 @@ def land_batch(
     else:
         _write_sqlite(conn, source, stream, changed, seq, run_id, now)
     return counts
+
+
+def _insert_all(
+    conn: Connection,
+    source: str,
+    stream: str,
+    rows: Mapping[str, RawRow],
+    run_id: str,
+    now: datetime,
+) -> LandCounts | None:
+    """Insert every row without looking; None (and nothing written) if a key exists."""
+    new = [(key, *row) for key, row in rows.items()]
+    savepoint = conn.begin_nested()
+    try:
+        seq = next_change_seq(conn)
+        if conn.dialect.name == "postgresql":
+            _write_postgresql(conn, source, stream, new, {}, seq, run_id, now)
+        else:
+            _write_sqlite(conn, source, stream, new, seq, run_id, now, plain_insert=True)
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return LandCounts(inserted=len(new))
 
 
 _SQLITE_UPSERT = (
@@ -133,6 +180,7 @@ def _write_sqlite(
     seq: int,
     run_id: str,
     now: datetime,
+    plain_insert: bool = False,
 ) -> None:
     # Same text form SQLAlchemy's DateTime uses on SQLite: naive UTC.
     stamp = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -140,7 +188,8 @@ def _write_sqlite(
         (source, stream, key, digest, payload, deleted, stamp, stamp, seq, run_id)
         for key, digest, payload, deleted in rows
     ]
-    conn.exec_driver_sql(_SQLITE_UPSERT, params)
+    sql = _SQLITE_UPSERT.split(" ON CONFLICT")[0] if plain_insert else _SQLITE_UPSERT
+    conn.exec_driver_sql(sql, params)
 
 
 _PG_STAGING = (

@@ -24,7 +24,7 @@ from crm_hub.logging import bind, get_logger
 from crm_hub.settings import get_settings
 from crm_hub.store.engine import Store
 from crm_hub.store.leases import hold_lease
-from crm_hub.store.raw import LandCounts, RawRow, land_batch
+from crm_hub.store.raw import LandCounts, RawRow, has_rows, land_batch
 from crm_hub.store.rejected import Rejection, count_open, resolve_rejections, save_rejections
 from crm_hub.store.runs import finish_run, new_run_id, record_progress, start_run, utcnow
 from crm_hub.store.schema import runs
@@ -160,6 +160,7 @@ class _SyncRun:
         self.result = SyncResult(source=name, run_id=run_id)
         self.primary_keys = reader.streams()
         self.has_open_rejections = False
+        self.first_load: set[str] = set()  # streams empty at start: insert without diffing
         self._last_progress = 0.0
         self._state: dict[str, Any] = {}
         self._pending = _Batch()
@@ -167,6 +168,7 @@ class _SyncRun:
     def run(self) -> SyncResult:
         with self.store.read() as conn:
             self._state = load_state(conn, self.name)
+            self.first_load = {s for s in self.primary_keys if not has_rows(conn, self.name, s)}
             self.has_open_rejections = count_open(conn, "sync").get(self.name, 0) > 0
         self._committer = _Committer(self._commit)
         try:
@@ -263,7 +265,18 @@ class _SyncRun:
         now = utcnow()
         with self.store.begin() as conn:
             for stream, rows in batch.rows.items():
-                counts = land_batch(conn, self.name, stream, rows, run_id=self.run_id, now=now)
+                assume_new = stream in self.first_load
+                counts = land_batch(
+                    conn,
+                    self.name,
+                    stream,
+                    rows,
+                    run_id=self.run_id,
+                    now=now,
+                    assume_new=assume_new,
+                )
+                if assume_new and (counts.updated or counts.unchanged or counts.conflicted):
+                    self.first_load.discard(stream)
                 self._count(stream, counts)
                 if self.has_open_rejections:
                     resolve_rejections(conn, "sync", self.name, stream, list(rows), now)

@@ -212,3 +212,22 @@ def test_unusable_file_fails_the_run_clearly(
     with store.read() as conn:
         status = conn.execute(select(func.count()).select_from(raw_records)).scalar()
     assert status == 0
+
+
+def test_first_load_with_a_key_repeated_across_batches_keeps_the_last_version(
+    write_project: Callable[..., Path], store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first load inserts without diffing; a key seen in an earlier batch of the same run
+    # must fall back to the upsert, not fail and not duplicate.
+    monkeypatch.setenv("CRM_HUB_SYNC__BATCH_SIZE", "2")
+    rows = "id,name\n1,Ann\n2,Bob\n3,Cy\n1,Anne\n4,Di\n5,Ed\n"
+    hub = write_project(CSV_SOURCE, {"data/customers.csv": rows})
+    result, _ = sync(hub)
+    assert raw(store) == {
+        "1": {"id": "1", "name": "Anne"},
+        "2": {"id": "2", "name": "Bob"},
+        "3": {"id": "3", "name": "Cy"},
+        "4": {"id": "4", "name": "Di"},
+        "5": {"id": "5", "name": "Ed"},
+    }
+    assert (result.read, result.inserted, result.updated) == (6, 5, 1)
