@@ -19,8 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m crm_hub.demo
 
+# Warnings are errors through pyproject's filterwarnings (a -W error here would override its
+# one documented exception for airbyte-cdk's experimental-class warning).
 test: $(STAMP)
-	$(BIN)/python -m pytest -W error -n 2 --dist loadgroup
+	PY=$(PY) bash scripts/install_test_connectors.sh
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check crm_hub connectors flows tests benchmarks

@@ -353,18 +353,19 @@ def sync_source(
         with store.begin() as conn:
             start_run(conn, run_id, "sync", name)
         started = time.monotonic()
-        run = _SyncRun(
-            store,
-            name,
-            reader or make_reader(name, source, config.base_dir),
-            run_id,
-            settings.batch_size,
-            on_progress,
-        )
-        try:
+        result = SyncResult(source=name, run_id=run_id)
+        try:  # a reader failing to start (bad manifest, discover error) is a failed run too
+            run = _SyncRun(
+                store,
+                name,
+                reader or make_reader(name, source, config.base_dir),
+                run_id,
+                settings.batch_size,
+                on_progress,
+            )
+            result = run.result
             result = run.run()
         except Exception as exc:
-            result = run.result
             result.status, result.error = "failed", _describe(exc)
             result.seconds = time.monotonic() - started
             with store.begin() as conn:

@@ -7,8 +7,12 @@ from pathlib import Path
 
 from crm_hub.config.models import FileSourceConfig, SourceConfig
 from crm_hub.errors import ConfigError
+from crm_hub.sync.airbyte import airbyte_reader
+from crm_hub.sync.connector_config import NATIVE_TYPES
 from crm_hub.sync.files import FileReader
 from crm_hub.sync.messages import SourceReader
+from crm_hub.sync.native import native_reader
+from crm_hub.sync.singer import singer_reader
 
 __all__ = ["READERS", "make_reader", "register_reader"]
 
@@ -39,3 +43,7 @@ def _file_reader(name: str, config: SourceConfig, base_dir: Path) -> SourceReade
 
 
 register_reader("file", _file_reader)
+register_reader("airbyte", airbyte_reader)
+register_reader("singer", singer_reader)
+for _native_type in NATIVE_TYPES:
+    register_reader(_native_type, native_reader)

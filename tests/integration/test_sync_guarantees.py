@@ -131,3 +131,20 @@ def test_wait_option_waits_for_the_holder(store: Store, config: HubConfig) -> No
     result = sync_source(store, config, "api", wait=10, reader=FlakyReader(3, None))
     holder.join()
     assert result.inserted == 3
+
+
+def test_a_reader_that_cannot_start_is_a_failed_run_with_its_message(
+    store: Store, config: HubConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_hub.errors import FatalSourceError
+    from crm_hub.sync import registry
+
+    def broken(name: str, source: Any, base_dir: Path) -> Any:
+        raise FatalSourceError(f"source {name}: manifest is missing")
+
+    monkeypatch.setitem(registry.READERS, "file", broken)
+    with pytest.raises(FatalSourceError):
+        sync_source(store, config, "api")
+    with store.read() as conn:
+        run = conn.execute(select(runs.c.status, runs.c.error)).one()
+    assert run == ("failed", "source api: manifest is missing")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from crm_hub.config import FileSourceConfig, load_config
+from crm_hub.config.models import SOURCE_TYPES
 from crm_hub.errors import ConfigError
 
 GOOD = """\
@@ -57,7 +58,8 @@ def test_good_config_loads_with_store_relative_to_the_file(tmp_path: Path) -> No
         ),
         pytest.param(
             GOOD.replace("type: file", "type: fyle"),
-            "hub.yaml:4 sources.pos_export.type: unknown source type 'fyle'; allowed: file",
+            "hub.yaml:4 sources.pos_export.type: unknown source type 'fyle'; allowed: "
+            + ", ".join(sorted(SOURCE_TYPES)),
             id="unknown-type",
         ),
         pytest.param(
