@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crm_hub.config import HubConfig
 from crm_hub.errors import ConfigError, CrmHubError
 from crm_hub.store import Store
 from crm_hub.sync import SyncProgress, SyncResult, sync_source
+
+if TYPE_CHECKING:  # the map stage imports pandas (normalisers): loaded only when it runs
+    from crm_hub.mapping import MapResult
 
 __all__ = ["RunSummary", "run_pipeline", "sync_sources"]
 
@@ -21,6 +25,7 @@ class RunSummary:
     """What one `crm-hub run` did, stage by stage."""
 
     sync: list[SyncResult] = field(default_factory=list)
+    map: list[MapResult] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -59,5 +64,15 @@ def run_pipeline(
     *,
     on_progress: Callable[[SyncProgress], None] | None = None,
 ) -> RunSummary:
-    """Run every stage in order: sync (later: map, resolve, profile, segments, publish)."""
-    return sync_sources(store, config, on_progress=on_progress)
+    """Run every stage in order: sync, then map (later: resolve, profile, segments, publish).
+
+    Map runs for every enabled source with a ``mapping:``, even one whose sync failed: what
+    landed before the failure is good and gets mapped.
+    """
+    from crm_hub.mapping import map_all
+
+    summary = sync_sources(store, config, on_progress=on_progress)
+    mapped = map_all(store, config)
+    summary.map.extend(mapped.results)
+    summary.failures.extend(mapped.failures)
+    return summary

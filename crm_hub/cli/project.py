@@ -65,6 +65,13 @@ def check_command(config: ConfigOption = None, json_output: JsonOption = False) 
     for name, source in hub.sources.items():
         if source.mapping and not hub.resolve_path(source.mapping).is_file():
             problems.append(f"{path.name} sources.{name}.mapping: {source.mapping} not found")
+        elif source.mapping:
+            from crm_hub.mapping.spec import load_mapping
+
+            try:
+                load_mapping(hub.resolve_path(source.mapping), source.mapping)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
         files = getattr(make_reader(name, source, hub.base_dir), "files", None)
         if files is not None:
             try:

@@ -1,4 +1,4 @@
-"""`crm-hub rejected list`: what a stage could not use, and why."""
+"""`crm-hub rejected list`: what a stage could not use, and why; `replay`: map it again."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def list_command(
         str | None, typer.Option(help="Only this stage: sync, map, publish...")
     ] = None,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only this reason code, e.g. not_a_decimal.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include resolved rejections.")] = False,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     config: ConfigOption = None,
@@ -35,7 +38,9 @@ def list_command(
     """List rejected records: stage, source, where (file:line), reason and message."""
     _, store = load(config)
     with store.read() as conn:
-        rows = list_rejected(conn, stage=stage, source=source, include_resolved=all_, limit=limit)
+        rows = list_rejected(
+            conn, stage=stage, source=source, reason=reason, include_resolved=all_, limit=limit
+        )
     if json_output:
         emit_json(rows)
         return
@@ -52,3 +57,27 @@ def list_command(
             f"{row['last_seen_at']:%Y-%m-%d %H:%M}",
         )
     console.print(table)
+
+
+@rejected_app.command("replay")
+@handle_errors
+def replay_command(
+    source: Annotated[list[str] | None, typer.Option(help="Only this source (repeatable).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Map again the records the map stage rejected, after fixing the mapping or the data.
+
+    Records that now map leave the ledger; the others stay with their (new) reason.
+    """
+    from crm_hub.cli.mapping import map_table
+    from crm_hub.mapping import replay_rejected
+
+    hub, store = load(config)
+    names = source or [name for name, s in hub.sources.items() if s.mapping]
+    results = [replay_rejected(store, hub, name, reason=reason) for name in names]
+    if json_output:
+        emit_json([{"source": r.source, "run_id": r.run_id, **r.counts()} for r in results])
+        return
+    console.print(map_table(results))

@@ -58,7 +58,7 @@ def sync_command(
 
 @handle_errors
 def run_command(config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """Run the whole loop once: every stage, in order (today: sync every enabled source)."""
+    """Run the whole loop once: every stage, in order (today: sync, then map every source)."""
     hub, store = load(config)
     with sync_progress(not json_output) as progress:
         summary = run_pipeline(store, hub, on_progress=progress)
@@ -73,6 +73,10 @@ def _render(summary: RunSummary, json_output: bool) -> None:
                 "sync": [
                     {"source": r.source, "run_id": r.run_id, "status": r.status, **r.counts()}
                     for r in summary.sync
+                ],
+                "map": [
+                    {"source": r.source, "run_id": r.run_id, "status": r.status, **r.counts()}
+                    for r in summary.map
                 ],
                 "failures": summary.failures,
             }
@@ -103,9 +107,13 @@ def _render(summary: RunSummary, json_output: bool) -> None:
                 f"{rate:,.0f}",
             )
         console.print(table)
+        if summary.map:
+            from crm_hub.cli.mapping import map_table
+
+            console.print(map_table(summary.map))
         for failure in summary.failures:
             err_console.print(f"[bold red]failed:[/] {failure}", highlight=False)
-        if any(r.rejected for r in summary.sync):
+        if any(r.rejected for r in summary.sync) or any(r.rejected for r in summary.map):
             console.print("Rejected records: [bold]crm-hub rejected list[/]")
     if not summary.ok:
         raise typer.Exit(1)

@@ -116,6 +116,7 @@ def list_rejected(
     *,
     stage: str | None = None,
     source: str | None = None,
+    reason: str | None = None,
     include_resolved: bool = False,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
@@ -126,6 +127,8 @@ def list_rejected(
         query = query.where(t.c.stage == stage)
     if source:
         query = query.where(t.c.source == source)
+    if reason:
+        query = query.where(t.c.reason_code == reason)
     if not include_resolved:
         query = query.where(t.c.resolved_at.is_(None))
     return [dict(row) for row in conn.execute(query).mappings()]

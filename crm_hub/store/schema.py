@@ -7,6 +7,7 @@ Read by SQL users too: names are plain, timestamps are UTC, payloads are JSON te
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -15,27 +16,40 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     Index,
     Integer,
     MetaData,
+    Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.schema import SchemaItem
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
+    "CANONICAL_TABLES",
+    "ExactDecimal",
     "JsonDocument",
     "UtcDateTime",
     "counters",
+    "events",
+    "invoices",
     "leases",
+    "map_watermarks",
     "metadata",
+    "order_lines",
+    "orders",
+    "payments",
     "raw_records",
     "rejected_records",
     "runs",
+    "source_customers",
     "sync_state",
 ]
 
@@ -89,6 +103,8 @@ class JsonDocument(TypeDecorator[Any]):
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":  # the driver already parsed it (a bare string too)
+            return value
         return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
@@ -108,6 +124,7 @@ raw_records = Table(
     Column("run_id", String(26), nullable=True),
     UniqueConstraint("source", "stream", "record_key"),
     Index(None, "change_seq"),
+    Index(None, "source", "change_seq", "id"),  # the map stage: a source's changes, in order
 )
 
 sync_state = Table(
@@ -173,3 +190,183 @@ counters = Table(
     Column("name", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+
+# --- Canonical model (migration 0002): one row per source record, per source. -----------------
+# Money is Numeric(18, 4) with an ISO 4217 currency beside it; times are UTC with the source's
+# offset kept in a ``*_offset`` column (e.g. ``+01:00``); every row names the raw record it came
+# from (raw_id, raw_change_seq) and is marked ``deleted`` when that raw record is.
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Exact decimals: ``numeric(18, 4)`` on PostgreSQL; text on SQLite (it has no decimal type
+    and would round through floats). Decimals in, decimals out."""
+
+    impl = Numeric(18, 4)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(Numeric(18, 4))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+Money = ExactDecimal()
+
+
+def _lineage() -> list[Column[Any]]:
+    """Columns every canonical table ends with: where the row came from and when."""
+    return [
+        Column("attributes", JsonDocument(), nullable=True, comment="Free source fields"),
+        Column("deleted", Boolean, nullable=False, default=False),
+        Column("stream", String(128), nullable=False, comment="Stream of the raw record"),
+        Column("raw_id", BigInteger, nullable=False, comment="raw_records.id it came from"),
+        Column("raw_change_seq", BigInteger, nullable=False, comment="Its change_seq"),
+        Column("mapped_at", UtcDateTime(), nullable=False),
+        Column("run_id", String(26), nullable=True),
+    ]
+
+
+def _keyed(name: str, *columns: SchemaItem) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("source", String(64), nullable=False, comment="Source name in hub.yaml"),
+        Column("source_id", Text, nullable=False, comment="The record's id in the source"),
+        *columns,
+        *_lineage(),
+        UniqueConstraint("source", "source_id"),
+        Index(None, "raw_change_seq"),
+    )
+
+
+source_customers = _keyed(
+    "source_customers",
+    Column("full_name", Text, nullable=True),
+    Column("title", String(64), nullable=True),
+    Column("first_name", Text, nullable=True),
+    Column("middle_name", Text, nullable=True),
+    Column("last_name", Text, nullable=True),
+    Column("email", Text, nullable=True, comment="Primary address, domain lower-cased"),
+    Column("email_match_key", Text, nullable=True, comment="Provider-aware key (gmail dots)"),
+    Column("email_flag", String(16), nullable=True, comment="missing, invalid, junk"),
+    Column("emails", JsonDocument(), nullable=True, comment="Every address: email, key, flag"),
+    Column("phone", String(32), nullable=True, comment="Primary phone in E.164"),
+    Column("phone_raw", Text, nullable=True, comment="As the source sent it"),
+    Column("phone_flag", String(16), nullable=True, comment="missing, invalid, junk"),
+    Column("phones", JsonDocument(), nullable=True, comment="Every phone: e164, raw, flag"),
+    Column("birth_year", SmallInteger, nullable=True, comment="Null: birthday without year"),
+    Column("birth_month", SmallInteger, nullable=True),
+    Column("birth_day", SmallInteger, nullable=True),
+    Column("address_line1", Text, nullable=True),
+    Column("address_line2", Text, nullable=True),
+    Column("city", Text, nullable=True),
+    Column("region", Text, nullable=True),
+    Column("postcode", String(32), nullable=True),
+    Column("country", String(2), nullable=True, comment="ISO 3166-1 alpha-2"),
+    Column("address_key", Text, nullable=True, comment="Line match key (St = Street)"),
+    Column("postcode_key", String(32), nullable=True),
+    Column("language", String(16), nullable=True, comment="BCP 47, e.g. en, de-CH"),
+    Column("branch", String(64), nullable=True),
+    Column("consents", JsonDocument(), nullable=True, comment="{channel: {granted, at, source}}"),
+    Column("created_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=True),
+    Column("time_offset", String(6), nullable=True, comment="Source's UTC offset, e.g. +01:00"),
+)
+
+orders = _keyed(
+    "orders",
+    Column("customer_source_id", Text, nullable=True),
+    Column("branch", String(64), nullable=True),
+    Column("channel", String(32), nullable=True, comment="e.g. in_store, online"),
+    Column("status", String(32), nullable=True),
+    Column("placed_at", UtcDateTime(), nullable=True),
+    Column("placed_at_offset", String(6), nullable=True),
+    Column("currency", String(3), nullable=True, comment="ISO 4217"),
+    Column("total", Money, nullable=True),
+    Index(None, "source", "customer_source_id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("order_source_id", Text, nullable=False),
+    Column("line_no", Integer, nullable=False, comment="1-based position in the order"),
+    Column("product", Text, nullable=True),
+    Column("sku", Text, nullable=True),
+    Column("quantity", ExactDecimal(), nullable=True),
+    Column("unit_price", Money, nullable=True),
+    Column("discount", Money, nullable=True),
+    Column("amount", Money, nullable=True, comment="quantity x unit price - discount"),
+    Column("currency", String(3), nullable=True),
+    Column("attributes", JsonDocument(), nullable=True),
+    UniqueConstraint("source", "order_source_id", "line_no"),
+)
+
+invoices = _keyed(
+    "invoices",
+    Column("customer_source_id", Text, nullable=True),
+    Column("number", Text, nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("issued_at", UtcDateTime(), nullable=True),
+    Column("issued_at_offset", String(6), nullable=True),
+    Column("due_date", Date, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("amount", Money, nullable=True),
+    Column("balance", Money, nullable=True, comment="Still owed"),
+    Index(None, "source", "customer_source_id"),
+)
+
+payments = _keyed(
+    "payments",
+    Column("customer_source_id", Text, nullable=True),
+    Column("invoice_source_id", Text, nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("method", String(32), nullable=True),
+    Column("paid_at", UtcDateTime(), nullable=True),
+    Column("paid_at_offset", String(6), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("amount", Money, nullable=True),
+    Index(None, "source", "customer_source_id"),
+)
+
+events = _keyed(
+    "events",
+    Column("customer_source_id", Text, nullable=True),
+    Column("email", Text, nullable=True),
+    Column("kind", String(32), nullable=True, comment="opened, clicked, unsubscribed, ..."),
+    Column("campaign_id", Text, nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=True),
+    Column("occurred_at_offset", String(6), nullable=True),
+    Index(None, "source", "customer_source_id"),
+)
+
+map_watermarks = Table(
+    "map_watermarks",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("change_seq", BigInteger, nullable=False, comment="Last raw change_seq mapped"),
+    Column("raw_id", BigInteger, nullable=False, comment="Last raw id mapped in that change_seq"),
+    Column("mapping_hash", String(32), nullable=False, comment="Mapping file it was mapped by"),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("run_id", String(26), nullable=True),
+)
+
+CANONICAL_TABLES: dict[str, Table] = {
+    "source_customers": source_customers,
+    "orders": orders,
+    "invoices": invoices,
+    "payments": payments,
+    "events": events,
+}

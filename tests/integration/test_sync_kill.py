@@ -60,7 +60,7 @@ def test_kill_at_random_moments_loses_and_duplicates_nothing(
     )
     env = {
         **os.environ,
-        "CRM_HUB_SYNC__BATCH_SIZE": "4000",
+        "CRM_HUB_SYNC__BATCH_SIZE": "2000",
         "CRM_HUB_CONFIG": str(tmp_path / "hub.yaml"),
     }
     rng = random.Random(20261125)
@@ -83,4 +83,5 @@ def test_kill_at_random_moments_loses_and_duplicates_nothing(
     assert final.returncode == 0, final.stderr
     assert check_state_not_ahead(store_url) == ROWS
     assert progress == sorted(progress)  # each kill kept what earlier runs had landed
-    assert 0 < progress[0] < ROWS  # the kills really hit mid-sync
+    # The kills really hit mid-sync (how many do depends on the machine's speed and load).
+    assert sum(1 for landed in progress if 0 < landed < ROWS) >= 2, progress

@@ -1,0 +1,275 @@
+"""Map one raw record to canonical rows, or to exactly one rejection: the map stage's core.
+
+Pure: no store access. :func:`compile_mapping` turns a loaded mapping into per-stream plans
+(paths split, transforms looked up, the file:line of every field) once; :func:`map_record` runs
+a plan on one record. Every failure becomes a :class:`~crm_hub.store.rejected.Rejection` naming
+the record, the field, the offending value, and the mapping file:line to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import tzinfo
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from crm_hub.errors import BadRecordError
+from crm_hub.mapping.customer import finish_customer
+from crm_hub.mapping.fields import TARGETS, Moment, coerce, kind_of
+from crm_hub.mapping.spec import FieldSpec, LoadedMapping, StreamSpec
+from crm_hub.mapping.transforms import TRANSFORMS, Transform, apply_transform
+from crm_hub.store.rejected import Rejection
+
+__all__ = ["Mapped", "StreamPlan", "compile_mapping", "map_record", "reject"]
+
+Segments = tuple[tuple[str, bool], ...]  # (key, is a list) per path part
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    """One field, ready to run."""
+
+    name: str
+    kind: str
+    spec: FieldSpec
+    paths: tuple[Segments, ...]
+    steps: tuple[tuple[Transform, Any], ...]
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """One stream's plan: its target table, id, fields and lines."""
+
+    stream: str
+    target: str
+    table: str
+    id_field: FieldPlan | None
+    fields: tuple[FieldPlan, ...]
+    lines_each: Segments | None
+    line_fields: tuple[FieldPlan, ...]
+    location: str
+    zone: tzinfo
+    phone_region: str
+    currency: str | None
+
+
+@dataclass(slots=True)
+class Mapped:
+    """What a record became: a row of its target table, plus order lines."""
+
+    table: str
+    row: dict[str, Any]
+    lines: list[dict[str, Any]]
+
+
+def _segments(path: str) -> Segments:
+    return tuple((part.removesuffix("[]"), part.endswith("[]")) for part in path.split("."))
+
+
+def _plan(name: str, kind: str, spec: FieldSpec, location: str) -> FieldPlan:
+    paths = tuple(_segments(p) for p in ([spec.path] if spec.path else spec.paths or []))
+    steps = tuple((TRANSFORMS[t.name], t.args) for t in spec.transforms)
+    return FieldPlan(name, kind, spec, paths, steps, location)
+
+
+def _stream_plan(mapping: LoadedMapping, name: str, stream: StreamSpec) -> StreamPlan:
+    spec = mapping.spec
+    loc = ("streams", name)
+    fields = tuple(
+        _plan(key, kind_of(stream.target, key), f, mapping.where(*loc, "fields", key))
+        for key, f in stream.fields.items()
+    )
+    lines = stream.lines
+    line_fields = tuple(
+        _plan(key, kind_of(None, key), f, mapping.where(*loc, "lines", "fields", key))
+        for key, f in (lines.fields.items() if lines else ())
+    )
+    id_field = _plan("id", "text", stream.id, mapping.where(*loc, "id")) if stream.id else None
+    return StreamPlan(
+        stream=name,
+        target=stream.target,
+        table=TARGETS[stream.target],
+        id_field=id_field,
+        fields=fields,
+        lines_each=_segments(lines.each) if lines else None,
+        line_fields=line_fields,
+        location=mapping.where(*loc),
+        zone=ZoneInfo(spec.timezone),
+        phone_region=spec.phone_region,
+        currency=spec.currency,
+    )
+
+
+def compile_mapping(mapping: LoadedMapping) -> dict[str, StreamPlan]:
+    """Plans for every stream of a loaded mapping, by raw stream name."""
+    return {name: _stream_plan(mapping, name, s) for name, s in mapping.spec.streams.items()}
+
+
+class FieldError(Exception):
+    """A field could not be mapped (wraps the transform's BadRecordError)."""
+
+    def __init__(self, plan: FieldPlan, value: Any, error: BadRecordError) -> None:
+        super().__init__(error.message)
+        self.plan, self.value, self.error = plan, value, error
+
+
+def _resolve(data: Any, segments: Segments) -> Any:
+    values, many = [data], False
+    for key, each in segments:
+        found: list[Any] = []
+        for value in values:
+            item = value.get(key) if isinstance(value, dict) else None
+            if each:
+                many = True
+                if isinstance(item, list):
+                    found.extend(item)
+                elif item is not None:
+                    raise BadRecordError(
+                        f"{key} is {type(item).__name__}, not a list", reason_code="not_a_list"
+                    )
+            else:
+                found.append(item)
+        values = found
+    return values if many else values[0]
+
+
+def _run(plan: FieldPlan, data: Any, stream: StreamPlan) -> Any:
+    value: Any = plan.spec.value
+    try:
+        if plan.paths:
+            if len(plan.paths) == 1 and plan.spec.path:
+                value = _resolve(data, plan.paths[0])
+            else:
+                value = [_resolve(data, p) for p in plan.paths]
+        for transform, args in plan.steps:
+            value = apply_transform(transform, value, args)
+        result = coerce(plan.kind, plan.name, value, stream.zone)
+    except BadRecordError as exc:
+        raise FieldError(plan, value, exc) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:  # a transform met a strange type
+        raise FieldError(plan, value, BadRecordError(str(exc), reason_code="bad_value")) from None
+    if plan.spec.required and result in (None, "", []):
+        raise FieldError(
+            plan, value, BadRecordError("is required but empty", reason_code="missing_required")
+        )
+    return result
+
+
+def _put(row: dict[str, Any], name: str, value: Any, source: str) -> None:
+    if name.startswith("attributes."):
+        if value is not None:
+            row.setdefault("attributes", {})[name[11:]] = value
+    elif name.startswith("consent."):
+        channel = name[8:]
+        part = "at" if channel.endswith("_at") else "granted"
+        channel = channel.removesuffix("_at")
+        if value is not None:
+            entry = row.setdefault("consents", {}).setdefault(channel, {"source": source})
+            entry[part] = value.utc.isoformat() if isinstance(value, Moment) else value
+    elif isinstance(value, Moment):
+        row[name] = value.utc
+        row["time_offset" if row.get("_target") == "customer" else f"{name}_offset"] = value.offset
+    else:
+        row[name] = value
+
+
+def map_record(plan: StreamPlan, source: str, record_key: str, data: Any) -> Mapped:
+    """Map one raw record's payload with its stream's plan.
+
+    Raises:
+        FieldError: a field's value is unusable (see :func:`reject` for the rejected row).
+        BadRecordError: the record as a whole is unusable (no id, not an object).
+    """
+    if not isinstance(data, dict):
+        raise BadRecordError("the record is not a JSON object", reason_code="not_an_object")
+    source_id = _run(plan.id_field, data, plan) if plan.id_field else record_key
+    if not isinstance(source_id, str) or not source_id:
+        raise BadRecordError("the record has no id", reason_code="missing_id")
+    row: dict[str, Any] = {"_target": plan.target, "source": source, "source_id": source_id}
+    for field_plan in plan.fields:
+        _put(row, field_plan.name, _run(field_plan, data, plan), source)
+    row.pop("_target")
+    if plan.target == "customer":
+        finish_customer(row, plan.phone_region)
+    elif plan.target != "event" and row.get("currency") is None:  # money needs a currency
+        row["currency"] = plan.currency
+    lines = _map_lines(plan, source_id, data, row.get("currency"))
+    if lines and row.get("total") is None and all(x.get("amount") is not None for x in lines):
+        row["total"] = _in_range(sum((x["amount"] for x in lines), Decimal(0)), plan, "total")
+    return Mapped(plan.table, row, lines)
+
+
+def _map_lines(
+    plan: StreamPlan, order_id: str, data: dict[str, Any], currency: str | None
+) -> list[dict[str, Any]]:
+    if plan.lines_each is None:
+        return []
+    try:
+        items = _resolve(data, plan.lines_each)
+    except BadRecordError as exc:
+        raise FieldError(plan.line_fields[0], None, exc) from None
+    lines = []
+    for number, item in enumerate(items, start=1):
+        line: dict[str, Any] = {"line_no": number, "order_source_id": order_id}
+        for field_plan in plan.line_fields:
+            _put(line, field_plan.name, _run(field_plan, item, plan), "")
+        line.setdefault("currency", currency)
+        if line.get("amount") is None and line.get("unit_price") is not None:
+            quantity = line.get("quantity")
+            total = line["unit_price"] * (1 if quantity is None else quantity)
+            line["amount"] = _in_range(total - (line.get("discount") or 0), plan, "amount")
+        lines.append(line)
+    return lines
+
+
+_CENT = Decimal("0.0001")
+_LIMIT = Decimal(10) ** 14
+
+
+def _in_range(amount: Decimal, plan: StreamPlan, name: str) -> Decimal:
+    """A computed amount, rounded to the stored 4 places, within the stored range."""
+    if abs(amount) >= _LIMIT:
+        raise BadRecordError(
+            f"{name} {amount} (computed from the lines) is 10^14 or more",
+            reason_code="decimal_out_of_range",
+        )
+    return amount.quantize(_CENT)
+
+
+def reject(
+    plan: StreamPlan | None, stream: str, record_key: str, payload: Any, error: Exception
+) -> Rejection:
+    """The one rejected row for a record that could not be mapped."""
+    text = _dumps(payload)
+    what = f"{plan.target if plan else stream} {record_key}"
+    if isinstance(error, FieldError):
+        field_plan, bad = error.plan, error.error
+        message = (
+            f"{what}: {field_plan.name} {bad.message}; "
+            f"mapping {field_plan.location} field {field_plan.spec.describe()}"
+        )
+        return Rejection(stream, record_key, bad.reason_code, message, field_plan.location,
+                         text, record_key)  # fmt: skip
+    code = error.reason_code if isinstance(error, BadRecordError) else "map_error"
+    detail = error.message if isinstance(error, BadRecordError) else str(error)
+    where = plan.location if plan else None
+    message = f"{what}: {detail}" + (f"; mapping {where}" if where else "")
+    return Rejection(stream, record_key, code, message, where, text, record_key)
+
+
+def _dumps(value: Any) -> str:
+    """JSON text of any payload (orjson refuses integers beyond 64 bits: json takes them)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _show(value: Any) -> str:
+    text = f'"{value}"' if isinstance(value, str) else _dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,376 @@
+"""The map stage: raw records changed since the watermark become canonical rows or rejections.
+
+Guarantees (DESIGN.md): each raw record becomes canonical rows or exactly one rejected row
+(accepted + rejected = read, always); rows, rejections and the watermark are written in one
+transaction per batch, so a crash loses and duplicates nothing; a rerun with nothing changed
+reads nothing; a changed mapping file re-maps its source from the start. One map per source at
+a time, enforced by the lease ``map:<source>``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, select, update
+
+from crm_hub.config.models import HubConfig
+from crm_hub.errors import BadRecordError, ConfigError, CrmHubError
+from crm_hub.logging import bind, get_logger
+from crm_hub.mapping.apply import FieldError, Mapped, StreamPlan, compile_mapping, map_record
+from crm_hub.mapping.apply import reject as make_rejection
+from crm_hub.mapping.spec import LoadedMapping, load_mapping
+from crm_hub.settings import get_settings
+from crm_hub.store.canonical import (
+    RawItem,
+    Watermark,
+    load_watermark,
+    mark_deleted,
+    read_raw_batch,
+    read_raw_keys,
+    replace_order_lines,
+    save_watermark,
+    upsert_canonical,
+)
+from crm_hub.store.engine import Store
+from crm_hub.store.leases import hold_lease
+from crm_hub.store.rejected import Rejection, count_open, resolve_rejections, save_rejections
+from crm_hub.store.runs import finish_run, new_run_id, record_progress, start_run, utcnow
+from crm_hub.store.schema import rejected_records, runs
+
+__all__ = [
+    "BATCH_SIZE",
+    "MapResult",
+    "MapSummary",
+    "PreviewItem",
+    "load_source_mapping",
+    "map_all",
+    "map_source",
+    "preview_source",
+    "replay_rejected",
+]
+
+log = get_logger(__name__)
+BATCH_SIZE = 2_000
+
+
+@dataclass(slots=True)
+class MapResult:
+    """How one source's map ended. ``accepted + rejected == read`` always."""
+
+    source: str
+    run_id: str
+    status: str = "succeeded"
+    read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    remapped: bool = False  # the mapping changed: mapped again from the start
+    seconds: float = 0.0
+    error: str | None = None
+    tables: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, Any]:
+        """The counts as stored in the runs table."""
+        data = asdict(self)
+        for key in ("source", "run_id", "status", "error"):
+            data.pop(key)
+        return data
+
+
+@dataclass(slots=True)
+class MapSummary:
+    """Every source's map: results, failures, and sources without a mapping."""
+
+    results: list[MapResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    config_error: bool = False  # a failure needs a config fix (exit code 2)
+
+
+@dataclass(slots=True)
+class PreviewItem:
+    """A raw record beside what it would become (``mapped``) or why it would be rejected."""
+
+    stream: str
+    record_key: str
+    payload: Any
+    mapped: Mapped | None
+    rejection: Rejection | None
+
+
+def load_source_mapping(config: HubConfig, name: str) -> LoadedMapping:
+    """Load and validate the mapping file of source ``name``.
+
+    Raises:
+        ConfigError: no such source, no ``mapping:`` key, or a broken mapping (file:line).
+    """
+    source = config.sources.get(name)
+    if source is None:
+        known = ", ".join(sorted(config.sources)) or "none"
+        raise ConfigError(f"no source named {name!r} in hub.yaml (sources: {known})")
+    if not source.mapping:
+        raise ConfigError(
+            f"source {name} has no mapping: add `mapping: mappings/{name}.yaml` to it in hub.yaml"
+        )
+    return load_mapping(config.resolve_path(source.mapping), source.mapping)
+
+
+class _Batch:
+    """One batch's outcome, ready to write in one transaction."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
+        self.lines: dict[str, list[dict[str, Any]]] = {}
+        self.rejections: list[Rejection] = []
+        self.accepted: dict[str, list[str]] = {}
+        self.deleted: list[int] = []
+
+
+def _map_items(
+    items: list[RawItem], plans: dict[str, StreamPlan], source: str, mapping: LoadedMapping
+) -> _Batch:
+    """Map a batch in memory; every item ends up accepted or rejected, never lost."""
+    batch = _Batch()
+    for item in items:
+        plan = plans.get(item.stream)
+        if item.deleted:
+            batch.deleted.append(item.id)
+            batch.accepted.setdefault(item.stream, []).append(item.record_key)
+            continue
+        try:
+            if plan is None:
+                raise BadRecordError(
+                    f"no mapping for stream {item.stream}: add `streams: {item.stream}:` "
+                    f"to {mapping.display}",
+                    reason_code="unmapped_stream",
+                )
+            mapped = map_record(plan, source, item.record_key, item.payload)
+        except (FieldError, BadRecordError) as exc:
+            batch.rejections.append(
+                make_rejection(plan, item.stream, item.record_key, item.payload, exc)
+            )
+            continue
+        except Exception as exc:  # a bug must cost one record, not the run: kept, with its cause
+            log.warning(
+                "record failed to map", stream=item.stream, key=item.record_key, error=repr(exc)
+            )
+            batch.rejections.append(
+                make_rejection(plan, item.stream, item.record_key, item.payload, exc)
+            )
+            continue
+        row = mapped.row
+        row.update(stream=item.stream, raw_id=item.id, raw_change_seq=item.change_seq)
+        batch.rows.setdefault(mapped.table, {})[row["source_id"]] = row  # last one wins
+        if plan is not None and plan.lines_each is not None:
+            batch.lines[row["source_id"]] = mapped.lines
+        batch.accepted.setdefault(item.stream, []).append(item.record_key)
+    return batch
+
+
+def _write(
+    store: Store, source: str, batch: _Batch, mark: Watermark | None, run_id: str,
+    result: MapResult, resolve: bool,
+) -> None:  # fmt: skip
+    """One transaction: canonical rows, lines, deletions, rejections, resolutions, watermark."""
+    now = utcnow()
+    with store.begin() as conn:
+        for table, by_id in batch.rows.items():
+            rows = [{**row, "deleted": False, "mapped_at": now, "run_id": run_id}
+                    for row in by_id.values()]  # fmt: skip
+            upsert_canonical(conn, table, rows)
+            result.tables[table] = result.tables.get(table, 0) + len(rows)
+        if batch.lines:
+            lines = [line for order in batch.lines.values() for line in order]
+            replace_order_lines(conn, source, list(batch.lines), lines)
+            result.tables["order_lines"] = result.tables.get("order_lines", 0) + len(lines)
+        mark_deleted(conn, source, batch.deleted, run_id=run_id, now=now)
+        save_rejections(conn, "map", source, batch.rejections, run_id=run_id, now=now)
+        if resolve:
+            for stream, keys in batch.accepted.items():
+                resolve_rejections(conn, "map", source, stream, keys, now)
+        if mark is not None:
+            save_watermark(conn, source, mark, run_id=run_id, now=now)
+        record_progress(conn, run_id, result.counts())
+
+
+def _count(result: MapResult, items: list[RawItem], batch: _Batch) -> None:
+    result.read += len(items)
+    result.rejected += len(batch.rejections)
+    result.accepted += sum(len(keys) for keys in batch.accepted.values())
+    result.deleted += len(batch.deleted)
+
+
+def _close_dead_runs(store: Store, source: str) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(and_(runs.c.stage == "map", runs.c.source == source, runs.c.status == "running"))
+            .values(status="failed", finished_at=utcnow(), error="interrupted: the process died")
+        )
+
+
+def _run_stage(
+    store: Store, name: str, work: Callable[[MapResult], None], wait: float
+) -> MapResult:
+    """Lease, runs row, timing and failure recording around ``work``."""
+    run_id = new_run_id()
+    bind(run_id=run_id, stage="map", source=name)
+    ttl = get_settings().sync.lease_ttl_seconds
+    with hold_lease(store, f"map:{name}", run_id, ttl=ttl, wait=wait):
+        _close_dead_runs(store, name)
+        with store.begin() as conn:
+            start_run(conn, run_id, "map", name)
+        result, started = MapResult(source=name, run_id=run_id), time.monotonic()
+        try:
+            work(result)
+        except Exception as exc:
+            result.status, result.error = "failed", _describe(exc)
+            result.seconds = round(time.monotonic() - started, 3)
+            with store.begin() as conn:
+                finish_run(conn, run_id, counts=result.counts(), error=result.error)
+            log.error("map failed", error=result.error)
+            raise
+        result.seconds = round(time.monotonic() - started, 3)
+        with store.begin() as conn:
+            finish_run(conn, run_id, counts=result.counts())
+        log.info("map finished", read=result.read, accepted=result.accepted,
+                 rejected=result.rejected)  # fmt: skip
+        return result
+
+
+def map_source(
+    store: Store,
+    config: HubConfig,
+    name: str,
+    *,
+    wait: float = 0.0,
+    batch_size: int = BATCH_SIZE,
+    on_progress: Callable[[MapResult], None] | None = None,
+) -> MapResult:
+    """Map what changed in source ``name`` since the last map: the map stage's entry point.
+
+    Raises:
+        ConfigError: no such source, no mapping, or a broken mapping (nothing is written).
+        BusyError: another map of this source runs.
+        CrmHubError: the store failed; batches committed before it are kept.
+    """
+    mapping = load_source_mapping(config, name)
+    plans = compile_mapping(mapping)
+
+    def work(result: MapResult) -> None:
+        with store.read() as conn:
+            mark = load_watermark(conn, name)
+            resolve = count_open(conn, "map").get(name, 0) > 0
+        if mark.mapping_hash != mapping.digest:
+            result.remapped = bool(mark.mapping_hash)
+            mark = Watermark(0, 0, mapping.digest)
+        while True:
+            with store.read() as conn:
+                items = read_raw_batch(conn, name, mark, batch_size)
+            if not items:
+                break
+            batch = _map_items(items, plans, name, mapping)
+            _count(result, items, batch)
+            mark = Watermark(items[-1].change_seq, items[-1].id, mapping.digest)
+            _write(store, name, batch, mark, result.run_id, result, resolve)
+            resolve = resolve or bool(batch.rejections)
+            if on_progress is not None:
+                on_progress(result)
+            if len(items) < batch_size:
+                break
+
+    return _run_stage(store, name, work, wait)
+
+
+def map_all(
+    store: Store,
+    config: HubConfig,
+    names: list[str] | None = None,
+    *,
+    wait: float = 0.0,
+    on_progress: Callable[[MapResult], None] | None = None,
+) -> MapSummary:
+    """Map the named sources (default: every enabled one with a mapping).
+
+    One source failing does not stop the rest. Sources without ``mapping:`` are listed in
+    ``skipped``.
+    """
+    unknown = [n for n in names or [] if n not in config.sources]
+    if unknown:
+        known = ", ".join(sorted(config.sources)) or "none"
+        raise ConfigError(f"no source named {', '.join(unknown)} in hub.yaml (sources: {known})")
+    summary = MapSummary()
+    for name, source in config.enabled_sources(names).items():
+        if not source.mapping and not names:
+            summary.skipped.append(name)
+            continue
+        try:
+            summary.results.append(
+                map_source(store, config, name, wait=wait, on_progress=on_progress)
+            )
+        except CrmHubError as exc:
+            summary.failures.append(f"map {name}: {exc.message}")
+            summary.config_error = summary.config_error or isinstance(exc, ConfigError)
+    return summary
+
+
+def preview_source(
+    store: Store, config: HubConfig, name: str, *, limit: int = 10
+) -> list[PreviewItem]:
+    """What the first ``limit`` raw records of ``name`` become with the current mapping.
+
+    Writes nothing: no rows, no rejections, no watermark, no lease.
+    """
+    mapping = load_source_mapping(config, name)
+    plans = compile_mapping(mapping)
+    with store.read() as conn:
+        items = read_raw_batch(conn, name, Watermark(), limit)
+    preview = []
+    for item in items:
+        batch = _map_items([item], plans, name, mapping)
+        mapped = None
+        for table, by_id in batch.rows.items():
+            row = next(iter(by_id.values()))
+            mapped = Mapped(table, row, batch.lines.get(row["source_id"], []))
+        rejection = batch.rejections[0] if batch.rejections else None
+        preview.append(PreviewItem(item.stream, item.record_key, item.payload, mapped, rejection))
+    return preview
+
+
+def replay_rejected(
+    store: Store, config: HubConfig, name: str, *, reason: str | None = None, wait: float = 0.0
+) -> MapResult:
+    """Map again the raw records behind open map rejections of ``name`` (after a fix).
+
+    Records that now map leave the ledger (resolved); the rest stay, with the new reason.
+    The watermark does not move.
+    """
+    mapping = load_source_mapping(config, name)
+    plans = compile_mapping(mapping)
+
+    def work(result: MapResult) -> None:
+        t = rejected_records
+        query = select(t.c.stream, t.c.record_key).where(
+            t.c.stage == "map", t.c.source == name, t.c.resolved_at.is_(None)
+        )
+        if reason:
+            query = query.where(t.c.reason_code == reason)
+        with store.read() as conn:
+            keys = [(s, k) for s, k in conn.execute(query) if k is not None]
+        for start in range(0, len(keys), BATCH_SIZE):
+            with store.read() as conn:
+                items = read_raw_keys(conn, name, keys[start : start + BATCH_SIZE])
+            batch = _map_items(items, plans, name, mapping)
+            _count(result, items, batch)
+            _write(store, name, batch, None, result.run_id, result, resolve=True)
+
+    return _run_stage(store, name, work, wait)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, CrmHubError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
