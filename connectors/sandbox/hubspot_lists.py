@@ -117,10 +117,9 @@ def get_list(ctx: Context, request: Request, params: dict[str, str]) -> Response
     return entry if isinstance(entry, Response) else json_response(200, {"list": _list_json(entry)})
 
 
-@router.route("PUT", "/crm/v3/lists/{list_id}/memberships/add")
-def add(ctx: Context, request: Request, params: dict[str, str]) -> Response:
-    """Add record ids (JSON array)."""
-    entry = _found(ctx, params["list_id"])
+def _add_or_remove(ctx: Context, request: Request, list_id: str, adding: bool) -> Response:
+    """Shared body of memberships/add and memberships/remove (a JSON array of record ids)."""
+    entry = _found(ctx, list_id)
     if isinstance(entry, Response):
         return entry
     ids = request.json()
@@ -129,36 +128,21 @@ def add(ctx: Context, request: Request, params: dict[str, str]) -> Response:
     refused = _manual(entry)
     if refused is not None:
         return refused
-    result = _change(ctx, entry, ids, [])
-    return json_response(
-        200,
-        {
-            "recordIdsAdded": result["recordIdsAdded"],
-            "recordIdsMissing": result["recordIdsMissing"],
-        },
-    )
+    result = _change(ctx, entry, ids if adding else [], [] if adding else ids)
+    done = "recordIdsAdded" if adding else "recordIdsRemoved"
+    return json_response(200, {done: result[done], "recordIdsMissing": result["recordIdsMissing"]})
+
+
+@router.route("PUT", "/crm/v3/lists/{list_id}/memberships/add")
+def add(ctx: Context, request: Request, params: dict[str, str]) -> Response:
+    """Add record ids (JSON array)."""
+    return _add_or_remove(ctx, request, params["list_id"], adding=True)
 
 
 @router.route("PUT", "/crm/v3/lists/{list_id}/memberships/remove")
 def remove(ctx: Context, request: Request, params: dict[str, str]) -> Response:
     """Remove record ids (JSON array)."""
-    entry = _found(ctx, params["list_id"])
-    if isinstance(entry, Response):
-        return entry
-    ids = request.json()
-    if not isinstance(ids, list):
-        return error(400, "VALIDATION_ERROR", "Body must be an array of record ids")
-    refused = _manual(entry)
-    if refused is not None:
-        return refused
-    result = _change(ctx, entry, [], ids)
-    return json_response(
-        200,
-        {
-            "recordIdsRemoved": result["recordIdsRemoved"],
-            "recordIdsMissing": result["recordIdsMissing"],
-        },
-    )
+    return _add_or_remove(ctx, request, params["list_id"], adding=False)
 
 
 @router.route("PUT", "/crm/v3/lists/{list_id}/memberships/add-and-remove")
