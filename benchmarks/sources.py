@@ -1,0 +1,308 @@
+"""Source connectors benchmark: each manifest reads a 100k-people sandbox, full then incremental.
+
+The sandbox runs in its own process (its own interpreter and core); each connector's manifest is
+read in this process with airbyte-cdk's ConcurrentDeclarativeSource, counting RECORD messages,
+as an in-process hub reader would consume them. After the full read, about 1 % of each vendor's
+records change (``POST /_sandbox/mutate``) and the connector reads again from its saved state.
+
+    python benchmarks/sources.py [--customers 100000] [--change-percent 1] [--vendor-limits]
+        [--only square,typeform] [--skip-streams member_activity] [--through-hub]
+
+``--through-hub`` also syncs each source with crm-hub (its native reader) into a SQLite store.
+
+By default the sandbox's rate limits are off and Typeform's client-side pace is raised, so the
+figures measure the connectors, not the vendors' published limits; ``--vendor-limits`` keeps
+them (Typeform's 2 requests/s then caps it near 2,000 responses/s; Square's emulated 20/s caps
+its 100-per-page customer search near 2,000/s). Target: >= 5,000 records/s per connector on a
+full read. The last line is ``RESULT sources square_rps=... mailchimp_rps=... typeform_rps=...
+quickbooks_rps=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from airbyte_cdk.models import (
+    AirbyteStateMessage,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteStream,
+    DestinationSyncMode,
+    SyncMode,
+    Type,
+)
+from airbyte_cdk.sources.declarative.concurrent_declarative_source import (
+    ConcurrentDeclarativeSource,
+)
+
+from connectors.sandbox import SandboxProcess
+
+CONNECTORS = Path(__file__).resolve().parents[1] / "connectors"
+VENDORS = ("square", "mailchimp", "typeform", "quickbooks")
+# (table, kind) changed per vendor for the incremental read; Typeform responses never change,
+# people answer again, so its "changes" are new responses.
+CHANGES = {
+    "square": [("square.customers", "changes"), ("square.orders", "changes")],
+    "mailchimp": [("mailchimp.members", "changes")],
+    "typeform": [("typeform.responses", "adds")],
+    "quickbooks": [("quickbooks.customers", "changes"), ("quickbooks.invoices", "changes")],
+}
+LOGGER = logging.getLogger("benchmarks.sources")
+
+
+@dataclass
+class Run:
+    """One read: records per stream, seconds, the state to resume from."""
+
+    seconds: float
+    counts: dict[str, int]
+    state: list[AirbyteStateMessage] = field(default_factory=list)
+    control_messages: int = 0
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rps(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def vendor_config(vendor: str, url: str, *, vendor_limits: bool) -> dict[str, Any]:
+    """A connector config pointing at the sandbox (default retries and backoff)."""
+    base = f"{url}/{vendor}"
+    if vendor == "square":
+        return {"access_token": "sandbox-square-token", "base_url": base}
+    if vendor == "mailchimp":
+        return {"api_key": "sandbox-mailchimp-key-us21", "base_url": base}
+    if vendor == "typeform":
+        pace = 2 if vendor_limits else 100
+        token = "sandbox-typeform-token"
+        return {"access_token": token, "base_url": base, "requests_per_second": pace}
+    return {
+        "credentials": {
+            "client_id": "sandbox-quickbooks-app",
+            "client_secret": "sandbox-quickbooks-secret",
+            "refresh_token": "sandbox-quickbooks-refresh",
+        },
+        "realm_id": "9341453908051276",
+        "base_url": base,
+        "token_url": f"{base}/oauth2/v1/tokens/bearer",
+    }
+
+
+def register_components(vendor: str) -> None:
+    """Register the connector's components.py under the module name its manifest uses."""
+    name = f"crm_hub_bench_components_{vendor}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, CONNECTORS / f"source_{vendor}" / "components.py"
+        )
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    sys.modules["source_declarative_manifest.components"] = sys.modules[name]
+
+
+def read(
+    vendor: str,
+    config: dict[str, Any],
+    state: list[AirbyteStateMessage] | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> Run:
+    """Read every stream of a manifest but ``skip`` in-process (incremental where supported)."""
+    register_components(vendor)
+    manifest = yaml.safe_load((CONNECTORS / f"source_{vendor}" / "manifest.yaml").read_text())
+    probe = ConcurrentDeclarativeSource(source_config=manifest, config=config, catalog=None)
+    streams = probe.discover(LOGGER, config).streams
+    catalog = ConfiguredAirbyteCatalog(
+        streams=[
+            ConfiguredAirbyteStream(
+                stream=s,
+                sync_mode=SyncMode.incremental,
+                destination_sync_mode=DestinationSyncMode.append_dedup,
+            )
+            for s in streams
+            if s.name not in skip
+        ]
+    )
+    source = ConcurrentDeclarativeSource(
+        source_config=manifest, config=config, catalog=catalog, state=state
+    )
+    logging.getLogger("airbyte").setLevel(logging.WARNING)  # its INFO lines go to stdout
+    counts: dict[str, int] = {}
+    last_state: dict[str, AirbyteStateMessage] = {}
+    printed = io.StringIO()  # CONTROL messages (rotated tokens) and stream statuses go to stdout
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(printed):
+        for message in source.read(LOGGER, config, catalog, state):
+            if message.type == Type.RECORD and message.record is not None:
+                counts[message.record.stream] = counts.get(message.record.stream, 0) + 1
+            elif message.type == Type.STATE and message.state is not None:
+                assert message.state.stream is not None
+                last_state[message.state.stream.stream_descriptor.name] = message.state
+            elif message.type == Type.TRACE and message.trace and message.trace.error:
+                raise SystemExit(f"{vendor}: {message.trace.error.message}")
+    seconds = time.perf_counter() - started
+    controls = printed.getvalue().count('"CONNECTOR_CONFIG"')
+    return Run(seconds, counts, list(last_state.values()), controls)
+
+
+def mutate(url: str, vendor: str, tables: dict[str, int], percent: float) -> int:
+    """Change about ``percent`` % of the vendor's records; returns how many were touched."""
+    touched = 0
+    started = time.time()
+    for table, kind in CHANGES[vendor]:
+        count = max(1, round(tables[table] * percent / 100))
+        body = {"vendor": vendor, "table": table, kind: count}
+        response = httpx.post(f"{url}/_sandbox/mutate", json=body, timeout=120)
+        response.raise_for_status()
+        touched += count
+    # The sandbox stamps changes a millisecond apart, running ahead of the wall clock when it is
+    # faster; each sync's window ends at its start (Mailchimp and QuickBooks: at the start of its
+    # second). Wait until the second after the last stamp, or the changes go to the next sync.
+    newest = max(time.time(), started + touched / 1000)
+    time.sleep(max(0.0, int(newest) + 1.05 - time.time()))
+    return touched
+
+
+def hub_readers() -> list[str]:
+    """Source types the hub's sync registry can read (for the through-the-hub run)."""
+    try:
+        from crm_hub.sync.registry import READERS
+    except ImportError:
+        return []
+    return sorted(READERS)
+
+
+def through_hub(
+    vendor: str,
+    config: dict[str, Any],
+    streams: list[str],
+    url: str,
+    tables: dict[str, int],
+    percent: float,
+) -> tuple[Any, Any, int]:
+    """Sync the source with crm-hub into a fresh SQLite store: full, then after ~1 % changes.
+
+    The same in-memory hub config serves both syncs: the hub does not persist QuickBooks'
+    rotated refresh token yet, but the token written into the config dict survives in memory.
+    """
+    import json
+    import tempfile
+
+    from crm_hub.config import load_config
+    from crm_hub.store import open_store
+    from crm_hub.sync import sync_source
+
+    with tempfile.TemporaryDirectory(prefix="crm-hub-bench-sources-") as folder:
+        hub = Path(folder) / "hub.yaml"
+        hub.write_text(
+            f"store: sqlite:///{folder}/store.db\nsources:\n"
+            f"  {vendor}:\n    type: {vendor}\n    streams: {json.dumps(streams)}\n"
+            f"    config: {json.dumps(config)}\n",
+            encoding="utf-8",
+        )
+        hub_config = load_config(hub)
+        store = open_store(hub_config.store)
+        try:
+            full = sync_source(store, hub_config, vendor)
+            touched = mutate(url, vendor, tables, percent)
+            incremental = sync_source(store, hub_config, vendor)
+        finally:
+            store.dispose()
+    return full, incremental, touched
+
+
+def bench_connector(vendor: str, url: str, tables: dict[str, int], args: Any) -> Run:
+    """Full read, ~1 % changes, incremental read of one connector; prints both; returns the full."""
+    config = vendor_config(vendor, url, vendor_limits=args.vendor_limits)
+    skip = frozenset(args.skip_streams.split(",")) - {""}
+    full = read(vendor, config, skip=skip)
+    print(
+        f"{vendor:<11} full        {full.records:>8} records {full.seconds:7.1f} s "
+        f"{full.rps:8.0f} records/s  {full.counts}"
+    )
+    touched = mutate(url, vendor, tables, args.change_percent)
+    # QuickBooks: `config` now holds the rotated refresh token (the CDK wrote it in place), as
+    # a hub persisting the CONTROL message would.
+    incremental = read(vendor, config, full.state, skip)
+    refreshes = full.control_messages + incremental.control_messages
+    print(
+        f"{vendor:<11} incremental {incremental.records:>8} records "
+        f"{incremental.seconds:7.1f} s after {touched} changes  {incremental.counts}"
+        + (f"  token refreshes={refreshes}" if vendor == "quickbooks" else "")
+    )
+    if not args.through_hub:
+        return full
+    if vendor not in hub_readers():
+        print(f"{vendor:<11} hub: no reader registered in crm_hub.sync.registry; skipped")
+        return full
+    fresh = vendor_config(vendor, url, vendor_limits=args.vendor_limits)
+    if vendor == "quickbooks":
+        fresh["credentials"] = dict(config["credentials"])  # the refresh token alive now
+    hub_full, hub_incremental, touched = through_hub(
+        vendor, fresh, sorted(full.counts), url, tables, args.change_percent
+    )
+    rate = hub_full.read / hub_full.seconds if hub_full.seconds else 0.0
+    print(
+        f"{vendor:<11} hub full    {hub_full.read:>8} records {hub_full.seconds:7.1f} s "
+        f"{rate:8.0f} records/s  {hub_full.status} inserted={hub_full.inserted}"
+        + (f" error={hub_full.error}" if hub_full.error else "")
+    )
+    print(
+        f"{vendor:<11} hub incr    {hub_incremental.read:>8} records "
+        f"{hub_incremental.seconds:7.1f} s after {touched} changes  {hub_incremental.status} "
+        f"inserted={hub_incremental.inserted} updated={hub_incremental.updated} "
+        f"unchanged={hub_incremental.unchanged}"
+        + (f" error={hub_incremental.error}" if hub_incremental.error else "")
+    )
+    return full
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--change-percent", type=float, default=1.0)
+    parser.add_argument("--vendor-limits", action="store_true", help="keep vendor rate limits")
+    parser.add_argument("--only", default=",".join(VENDORS), help="comma-separated vendors")
+    parser.add_argument(
+        "--skip-streams",
+        default="",
+        help="comma-separated streams to leave out, e.g. member_activity (one request per member)",
+    )
+    parser.add_argument(
+        "--through-hub",
+        action="store_true",
+        help="also sync each source with crm-hub into SQLite (needs its readers registered)",
+    )
+    args = parser.parse_args()
+    vendors = [v for v in args.only.split(",") if v]
+    logging.basicConfig(level=logging.WARNING)
+
+    print(f"cpus={os.cpu_count()} load_before={os.getloadavg()} python={sys.version.split()[0]}")
+    extra = () if args.vendor_limits else ("--no-rate-limits",)
+    results: dict[str, float] = {}
+    with SandboxProcess(customers=args.customers, seed=7, extra_args=extra) as sandbox:
+        tables = sandbox.info["tables"]
+        print(f"sandbox {sandbox.url} customers={args.customers} tables={tables}")
+        for vendor in vendors:
+            results[vendor] = bench_connector(vendor, sandbox.url, tables, args).rps
+    print(f"load_after={os.getloadavg()}")
+    rates = " ".join(f"{v}_rps={results[v]:.0f}" for v in VENDORS if v in results)
+    print(f"RESULT sources {rates}")
+
+
+if __name__ == "__main__":
+    main()

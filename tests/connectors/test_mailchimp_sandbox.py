@@ -1,0 +1,161 @@
+"""The Mailchimp manifest over real sockets against the sandbox: counts, incremental, faults."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from airbyte_cdk.models import Status
+from source_harness import (
+    CLOSED_PORT_URL,
+    check,
+    error_messages,
+    final_state,
+    inject,
+    mutate,
+    read,
+    records,
+    request_log,
+    sandbox_config,
+    truth_ids,
+    waits_after,
+)
+
+from connectors.sandbox import SandboxServer
+
+VENDOR = "mailchimp"
+MEMBER_STREAMS = ["lists", "members", "member_tags"]
+
+
+@pytest.fixture
+def server() -> Iterator[SandboxServer]:
+    """~130 members over two audiences, each with a few activity events."""
+    with SandboxServer(customers=220, seed=11) as running:
+        yield running
+
+
+def _keys(rows: list[dict[str, str]], member: str = "id") -> list[str]:
+    return [f"{r['list_id']}:{r[member]}" for r in rows]
+
+
+def test_full_read_returns_every_member_exactly_once() -> None:
+    with SandboxServer(customers=3000, seed=11) as big:  # one audience over 1,000: two pages
+        output = read(VENDOR, sandbox_config(VENDOR, big.url), streams=MEMBER_STREAMS)
+        truth = truth_ids(big, VENDOR)
+
+    members = records(output, "members")
+    keys = _keys(members)
+    assert len(keys) == len(set(keys))
+    assert set(keys) == truth
+    assert max(Counter(m["list_id"] for m in members).values()) > 1000
+    tags = [(t["list_id"], t["member_id"], t["tag_id"]) for t in records(output, "member_tags")]
+    expected = [(m["list_id"], m["id"], tag["id"]) for m in members for tag in m["tags"]]
+    assert sorted(tags) == sorted(expected)
+
+
+def test_member_activity_is_read_for_every_member(server: SandboxServer) -> None:
+    output = read(VENDOR, sandbox_config(VENDOR, server.url))
+
+    activity = records(output, "member_activity")
+    assert set(_keys(activity, "member_id")) == set(_keys(records(output, "members")))
+    keys = [
+        (a["list_id"], a["member_id"], a["activity_type"], a["created_at_timestamp"])
+        for a in activity
+    ]
+    assert len(keys) == len(set(keys))
+
+
+def test_incremental_read_returns_only_changed_members(server: SandboxServer) -> None:
+    config = sandbox_config(VENDOR, server.url)
+    first = read(VENDOR, config)
+    newest: dict[str, str] = {}  # the cursor is kept per audience
+    for member in records(first, "members"):
+        newest[member["list_id"]] = max(newest.get(member["list_id"], ""), member["last_changed"])
+    report = mutate(server, VENDOR, changes=3, adds=2, deletes=1)
+
+    second = read(VENDOR, config, state=final_state(first))
+
+    expected = set(report["changed"]) | set(report["added"]) | set(report["deleted"])
+    members = {f"{m['list_id']}:{m['id']}": m for m in records(second, "members")}
+    assert expected <= set(members)
+    # Besides the changes, only members of the saved cursor's second are read again.
+    assert all(
+        members[k]["last_changed"] == newest[members[k]["list_id"]] for k in set(members) - expected
+    )
+    assert [members[k]["status"] for k in report["deleted"]] == ["archived"]
+    # The children only visit the members read again.
+    assert set(_keys(records(second, "member_activity"), "member_id")) <= set(members)
+    assert set(_keys(records(second, "member_tags"), "member_id")) <= set(members)
+    assert records(second, "member_activity")
+
+
+def test_rate_limit_waits_for_retry_after(server: SandboxServer) -> None:
+    inject(server, VENDOR, "429", count=1, retry_after=2, path="/members")
+    with request_log() as requests:
+        output = read(VENDOR, sandbox_config(VENDOR, server.url), streams=["lists", "members"])
+
+    assert set(_keys(records(output, "members"))) == truth_ids(server, VENDOR)
+    waits = waits_after(requests, 429)
+    assert len(waits) == 1
+    # Exponential backoff alone would have retried after ~1.1 s (factor 0.05, plus 1 s).
+    assert min(waits) >= 2.0  # never before Retry-After
+
+
+def test_server_errors_are_retried_then_succeed(server: SandboxServer) -> None:
+    inject(server, VENDOR, "5xx", count=1, status=502, path="/members")
+    with request_log() as requests:
+        output = read(VENDOR, sandbox_config(VENDOR, server.url), streams=["lists", "members"])
+
+    assert set(_keys(records(output, "members"))) == truth_ids(server, VENDOR)
+    assert [r.status for r in requests if r.path.endswith("/members")].count(502) == 1
+
+
+def test_truncated_json_is_retried_then_fails_clearly(server: SandboxServer) -> None:
+    inject(server, VENDOR, "truncate", count=1, path="/members")
+    retried = read(VENDOR, sandbox_config(VENDOR, server.url), streams=["lists", "members"])
+    inject(server, VENDOR, "truncate", count=10, path="/members")
+    config = sandbox_config(VENDOR, server.url, max_retries=1)
+    failed = read(VENDOR, config, streams=["lists", "members"], expect_failure=True)
+
+    assert set(_keys(records(retried, "members"))) == truth_ids(server, VENDOR)
+    assert any("not valid JSON" in message for message in error_messages(failed))
+
+
+def test_check_fails_naming_the_api_key(server: SandboxServer) -> None:
+    config = sandbox_config(VENDOR, server.url, api_key="0123456789abcdef-us21")
+
+    status, message = check(VENDOR, config)
+
+    assert status == Status.FAILED
+    assert "refused the API key" in message and "401" in message
+
+
+def test_check_fails_naming_the_host_when_unreachable() -> None:
+    config = sandbox_config(VENDOR, "unused", base_url=CLOSED_PORT_URL, max_retries=0)
+
+    status, message = check(VENDOR, config)
+
+    assert status == Status.FAILED
+    assert "Connection refused" in message and "port=9" in message
+
+
+def test_data_centre_defaults_to_the_api_key_suffix() -> None:
+    from airbyte_cdk.sources.declarative.concurrent_declarative_source import (
+        ConcurrentDeclarativeSource,
+    )
+    from source_harness import load_manifest, register_components
+
+    register_components(VENDOR)
+    source = ConcurrentDeclarativeSource(
+        source_config=load_manifest(VENDOR), config={"api_key": "abc-us7"}, catalog=None, state=None
+    )
+    explicit = ConcurrentDeclarativeSource(
+        source_config=load_manifest(VENDOR),
+        config={"api_key": "abc-us7", "dc": "us21"},
+        catalog=None,
+        state=None,
+    )
+
+    assert source._config["api_root"] == "https://us7.api.mailchimp.com/3.0"
+    assert explicit._config["api_root"] == "https://us21.api.mailchimp.com/3.0"
