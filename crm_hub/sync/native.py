@@ -78,7 +78,10 @@ class _StdoutGuard:
 
     def write(self, text: str) -> int:
         if text.startswith('{"type":'):
-            log.debug("connector printed", text=text.strip()[:2000])
+            if '"CONTROL"' in text[:40]:  # a config update carries fresh tokens: never log it
+                log.warning("connector emitted a config update (rotated credentials); withheld")
+            else:
+                log.debug("connector printed", text=text.strip()[:2000])
             return len(text)
         written: int = self._target.write(text)
         return written

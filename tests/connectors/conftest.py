@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Iterator
 
@@ -19,6 +20,12 @@ with warnings.catch_warnings():
 
 @pytest.fixture(scope="session")
 def standard_sandbox() -> Iterator[SandboxServer]:
-    """A small sandbox the four standard suites share (rate limits off: they test shape)."""
+    """A small sandbox the four standard suites share (rate limits off: they test shape).
+
+    The suites' configs are written per process under ``STANDARD_CONFIG_DIR``, removed at the end.
+    """
+    from source_harness import STANDARD_CONFIG_DIR  # after the CDK import above
+
     with SandboxServer(customers=60, seed=7, enforce_rate_limits=False) as server:
         yield server
+    shutil.rmtree(STANDARD_CONFIG_DIR, ignore_errors=True)

@@ -101,6 +101,15 @@ def test_truncated_json_is_retried_then_fails_clearly(server: SandboxServer) -> 
     assert any("not valid JSON" in message for message in error_messages(failed))
 
 
+def test_expired_token_fails_naming_the_access_token(server: SandboxServer) -> None:
+    inject(server, VENDOR, "expire_token")
+    output = read(VENDOR, sandbox_config(VENDOR, server.url), expect_failure=True)
+
+    assert any("expired" in m and "`access_token`" in m for m in error_messages(output)), (
+        error_messages(output)
+    )
+
+
 def test_check_fails_naming_the_access_token(server: SandboxServer) -> None:
     config = sandbox_config(VENDOR, server.url, access_token="tfp_not_a_token")
 
