@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,10 +49,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def config_path(option: Path | None) -> Path:
     """The hub.yaml to use: --config, else $CRM_HUB_CONFIG, else ./hub.yaml."""
-    if option is not None:
-        return option
-    env = os.environ.get("CRM_HUB_CONFIG")
-    return Path(env) if env else get_settings().config
+    return option if option is not None else get_settings().config  # settings read the env
 
 
 def load(option: Path | None) -> tuple[HubConfig, Store]:

@@ -7,7 +7,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, func, select, update
 from ulid import ULID
 
 from crm_hub.store.schema import runs
@@ -67,8 +67,23 @@ def finish_run(
 
 
 def last_runs(conn: Connection, stage: str) -> dict[str | None, dict[str, Any]]:
-    """The latest run of ``stage`` per source."""
-    rows = conn.execute(
-        select(runs).where(runs.c.stage == stage).order_by(runs.c.started_at)
-    ).mappings()
-    return {row["source"]: dict(row) for row in rows}
+    """The latest run of ``stage`` per source (reads one row per source, not the history)."""
+    latest = (
+        select(runs.c.source, func.max(runs.c.started_at).label("started_at"))
+        .where(runs.c.stage == stage)
+        .group_by(runs.c.source)
+        .subquery()
+    )
+    query = (
+        select(runs)
+        .join(
+            latest,
+            and_(
+                runs.c.source.is_not_distinct_from(latest.c.source),
+                runs.c.started_at == latest.c.started_at,
+            ),
+        )
+        .where(runs.c.stage == stage)
+        .order_by(runs.c.started_at, runs.c.id)
+    )
+    return {row["source"]: dict(row) for row in conn.execute(query).mappings()}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from crm_hub.config import load_config
+from crm_hub.config.models import SOURCE_TYPES
 from crm_hub.store import open_store
 from crm_hub.store.leases import hold_lease
 
@@ -82,7 +83,7 @@ def test_json_errors_are_machine_readable(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert json.loads(result.stdout)["problems"] == [
         "hub.yaml:4 sources.a.type: unknown source type 'ftp'; allowed: "
-        + ", ".join(sorted(__import__("crm_hub.config.models", fromlist=["x"]).SOURCE_TYPES))
+        + ", ".join(sorted(SOURCE_TYPES))
     ]
 
 
