@@ -8,6 +8,7 @@ an advisory lock so two processes starting at once do not both create the tables
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,9 +103,9 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_conn.cursor()
         for pragma in (
+            "busy_timeout=60000",  # first: switching a new file to WAL may wait for a lock
             "journal_mode=WAL",
             "synchronous=NORMAL",
-            "busy_timeout=60000",
             "foreign_keys=ON",
             "cache_size=-65536",
         ):
@@ -150,7 +151,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     """
     store = Store(_make_engine(url))
     try:
-        revision = current_revision(store)
+        revision = _probe_revision(store)
     except DBAPIError as exc:
         store.dispose()
         raise StoreError(
@@ -165,6 +166,18 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
             )
         upgrade(store)
     return store
+
+
+def _probe_revision(store: Store) -> str | None:
+    """current_revision, waiting out another process creating a fresh SQLite file."""
+    for attempt in range(50):
+        try:
+            return current_revision(store)
+        except DBAPIError as exc:
+            if "database is locked" not in str(exc.orig) or attempt == 49:
+                raise
+            time.sleep(0.2)
+    return None
 
 
 def _is_known_revision(revision: str) -> bool:
