@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -36,21 +37,38 @@ __all__ = [
     "CANONICAL_TABLES",
     "ExactDecimal",
     "JsonDocument",
+    "MasterId",
     "UtcDateTime",
+    "api_tokens",
+    "audit_log",
     "counters",
+    "erasures",
     "events",
+    "identity_overrides",
+    "identity_state",
     "invoices",
     "leases",
     "map_watermarks",
+    "master_events",
+    "master_links",
+    "masters",
     "metadata",
     "order_lines",
     "orders",
     "payments",
+    "profiles",
+    "publish_state",
+    "publish_watermarks",
     "raw_records",
     "rejected_records",
+    "review_queue",
     "runs",
+    "segment_history",
+    "segment_memberships",
+    "segments",
     "source_customers",
     "sync_state",
+    "traits",
 ]
 
 metadata = MetaData(
@@ -370,3 +388,288 @@ CANONICAL_TABLES: dict[str, Table] = {
     "payments": payments,
     "events": events,
 }
+
+
+# --- Identity and golden profiles (migration 0003). --------------------------------------------
+# A master id is "m_" + 26 Crockford base-32 characters. Every table a downstream reader follows
+# carries ``change_seq`` (the store-wide commit order) so it can read "what changed since N".
+
+MasterId = String(28)
+
+masters = Table(
+    "masters",
+    metadata,
+    Column("master_id", MasterId, primary_key=True),
+    Column("status", String(16), nullable=False, comment="active, merged, erased"),
+    Column("merged_into", MasterId, nullable=True, comment="Survivor, when status is merged"),
+    Column("member_count", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("run_id", String(26), nullable=True),
+    Index(None, "change_seq"),
+)
+
+master_links = Table(
+    "master_links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("source_id", Text, nullable=False),
+    Column("master_id", MasterId, nullable=False),
+    Column("reason", String(64), nullable=False, comment="rule:<name>, score, must_link, single"),
+    Column("probability", Float, nullable=True, comment="Match probability of the best link"),
+    Column("evidence", JsonDocument(), nullable=True, comment="Linked record, comparison levels"),
+    Column("linked_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("run_id", String(26), nullable=True),
+    UniqueConstraint("source", "source_id"),
+    Index(None, "master_id"),
+    Index(None, "change_seq"),
+)
+
+master_events = Table(
+    "master_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, comment="created, merged, split, erased"),
+    Column("master_id", MasterId, nullable=False, comment="The survivor or the new master"),
+    Column("other_ids", JsonDocument(), nullable=True, comment="Merged-away or split-from ids"),
+    Column("detail", JsonDocument(), nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("run_id", String(26), nullable=True),
+    Index(None, "change_seq"),
+    Index(None, "master_id"),
+)
+
+identity_overrides = Table(
+    "identity_overrides",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, comment="must_link, cannot_link"),
+    Column("left_source", String(64), nullable=False),
+    Column("left_source_id", Text, nullable=False),
+    Column("right_source", String(64), nullable=False),
+    Column("right_source_id", Text, nullable=False),
+    Column("origin", String(16), nullable=False, comment="cli, review, split"),
+    Column("note", Text, nullable=True),
+    Column("created_by", String(128), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("kind", "left_source", "left_source_id", "right_source", "right_source_id",
+                     name="uq_identity_overrides_pair"),  # fmt: skip
+)
+
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("left_source", String(64), nullable=False),
+    Column("left_source_id", Text, nullable=False),
+    Column("right_source", String(64), nullable=False),
+    Column("right_source_id", Text, nullable=False),
+    Column("reason", String(16), nullable=False, comment="maybe, refused"),
+    Column("probability", Float, nullable=True),
+    Column("evidence", JsonDocument(), nullable=True, comment="Comparison levels"),
+    Column("status", String(16), nullable=False, comment="open, merged, kept_apart"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("decided_by", String(128), nullable=True),
+    UniqueConstraint("left_source", "left_source_id", "right_source", "right_source_id",
+                     name="uq_review_queue_pair"),  # fmt: skip
+    Index(None, "status"),
+)
+
+identity_state = Table(
+    "identity_state",
+    metadata,
+    Column("name", String(64), primary_key=True, comment="e.g. watermark, model"),
+    Column("value", JsonDocument(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("master_id", MasterId, primary_key=True),
+    Column("full_name", Text, nullable=True),
+    Column("first_name", Text, nullable=True),
+    Column("last_name", Text, nullable=True),
+    Column("email", Text, nullable=True),
+    Column("emails", JsonDocument(), nullable=True, comment="Every known address"),
+    Column("phone", String(32), nullable=True, comment="E.164"),
+    Column("phones", JsonDocument(), nullable=True, comment="Every known phone"),
+    Column("birth_year", SmallInteger, nullable=True),
+    Column("birth_month", SmallInteger, nullable=True),
+    Column("birth_day", SmallInteger, nullable=True),
+    Column("address_line1", Text, nullable=True),
+    Column("address_line2", Text, nullable=True),
+    Column("city", Text, nullable=True),
+    Column("region", Text, nullable=True),
+    Column("postcode", String(32), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("language", String(16), nullable=True),
+    Column("branch", String(64), nullable=True, comment="Home branch"),
+    Column("consents", JsonDocument(), nullable=True, comment="{channel: {granted, at, source}}"),
+    Column("provenance", JsonDocument(), nullable=True,
+           comment="{field: {source, source_id, rule, at}}"),  # fmt: skip
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("run_id", String(26), nullable=True),
+    Index(None, "change_seq"),
+    Index(None, "phone"),
+    Index(None, "email"),
+)
+
+
+# --- Traits and segments (migration 0004). ------------------------------------------------------
+# One row of traits per active master; the trait registry (crm_hub/traits) defines each column.
+
+traits = Table(
+    "traits",
+    metadata,
+    Column("master_id", MasterId, primary_key=True),
+    Column("orders_count", Integer, nullable=False, default=0),
+    Column("visits_count", Integer, nullable=False, default=0),
+    Column("first_order_at", UtcDateTime(), nullable=True),
+    Column("last_order_at", UtcDateTime(), nullable=True),
+    Column("days_since_last_order", Integer, nullable=True),
+    Column("currency", String(3), nullable=True, comment="Currency of the money traits"),
+    Column("total_spend", Money, nullable=True),
+    Column("average_order_value", Money, nullable=True),
+    Column("spend_by_category", JsonDocument(), nullable=True),
+    Column("visits_by_branch", JsonDocument(), nullable=True),
+    Column("preferred_branch", String(64), nullable=True),
+    Column("usual_weekday", SmallInteger, nullable=True, comment="0 Monday .. 6 Sunday"),
+    Column("usual_hour", SmallInteger, nullable=True, comment="Local hour 0..23"),
+    Column("favourite_items", JsonDocument(), nullable=True, comment="[{item, count}]"),
+    Column("ltv", Money, nullable=True, comment="Historic net spend"),
+    Column("predicted_clv", Money, nullable=True, comment="Expected spend, next 12 months"),
+    Column("rfm_recency", SmallInteger, nullable=True, comment="1..5"),
+    Column("rfm_frequency", SmallInteger, nullable=True, comment="1..5"),
+    Column("rfm_monetary", SmallInteger, nullable=True, comment="1..5"),
+    Column("rfm_segment", String(32), nullable=True),
+    Column("churn_risk", Float, nullable=True, comment="0..1"),
+    Column("next_birthday", Date, nullable=True),
+    Column("days_to_birthday", Integer, nullable=True),
+    Column("age_band", String(16), nullable=True),
+    Column("open_balance", Money, nullable=True),
+    Column("overdue_amount", Money, nullable=True),
+    Column("overdue_days", Integer, nullable=True),
+    Column("email_opens", Integer, nullable=True),
+    Column("email_clicks", Integer, nullable=True),
+    Column("last_email_activity_at", UtcDateTime(), nullable=True),
+    Column("unsubscribed", Boolean, nullable=True),
+    Column("consent_email", Boolean, nullable=True),
+    Column("consent_sms", Boolean, nullable=True),
+    Column("allergies", Text, nullable=True),
+    Column("favourite_dish", Text, nullable=True),
+    Column("preferences", JsonDocument(), nullable=True, comment="Other form answers"),
+    Column("computed_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("run_id", String(26), nullable=True),
+    Index(None, "change_seq"),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("definition_hash", String(32), nullable=False),
+    Column("member_count", Integer, nullable=False, default=0),
+    Column("evaluated_at", UtcDateTime(), nullable=True),
+)
+
+segment_memberships = Table(
+    "segment_memberships",
+    metadata,
+    Column("segment", String(128), primary_key=True),
+    Column("master_id", MasterId, primary_key=True),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Index(None, "master_id"),
+)
+
+segment_history = Table(
+    "segment_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("segment", String(128), nullable=False),
+    Column("master_id", MasterId, nullable=False),
+    Column("action", String(8), nullable=False, comment="entered, exited"),
+    Column("cause", JsonDocument(), nullable=True, comment="The trait changes that moved them"),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("run_id", String(26), nullable=True),
+    Index(None, "change_seq"),
+    Index(None, "segment", "master_id"),
+)
+
+
+# --- Publish and erasure (migration 0005). -------------------------------------------------------
+
+publish_state = Table(
+    "publish_state",
+    metadata,
+    Column("destination", String(64), primary_key=True),
+    Column("master_id", MasterId, primary_key=True),
+    Column("payload_hash", String(32), nullable=False, comment="What the destination last got"),
+    Column("payload", JsonDocument(), nullable=True, comment="Fields last sent (no-clobber)"),
+    Column("remote_id", Text, nullable=True, comment="The destination's id for the person"),
+    Column("sent_at", UtcDateTime(), nullable=False),
+    Column("run_id", String(26), nullable=True),
+)
+
+publish_watermarks = Table(
+    "publish_watermarks",
+    metadata,
+    Column("destination", String(64), primary_key=True),
+    Column("change_seq", BigInteger, nullable=False, comment="Last change_seq fully pushed"),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("run_id", String(26), nullable=True),
+)
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, comment="email, phone, source_record"),
+    Column("value_hash", String(64), nullable=False, comment="blake2b of the normalised value"),
+    Column("erased_at", UtcDateTime(), nullable=False),
+    Column("reason", Text, nullable=True),
+    UniqueConstraint("kind", "value_hash"),
+)
+
+
+# --- Read API access (migration 0006). -----------------------------------------------------------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(26), primary_key=True, comment="ULID"),
+    Column("name", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, comment="sha256 of the secret, never it"),
+    Column("role", String(16), nullable=False, comment="staff, manager, admin, service"),
+    Column("branch", String(64), nullable=True, comment="Null: every branch"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("token_hash"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("token_id", String(26), nullable=True),
+    Column("role", String(16), nullable=True),
+    Column("branch", String(64), nullable=True),
+    Column("action", String(32), nullable=False, comment="search, read, export, ..."),
+    Column("path", Text, nullable=False),
+    Column("master_id", MasterId, nullable=True),
+    Column("status", Integer, nullable=False),
+    Index(None, "occurred_at"),
+    Index(None, "master_id"),
+)
