@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crm_hub.config import HubConfig
 from crm_hub.errors import ConfigError, CrmHubError
@@ -17,7 +17,7 @@ from crm_hub.sync import SyncProgress, SyncResult, sync_source
 if TYPE_CHECKING:  # the map stage imports pandas (normalisers): loaded only when it runs
     from crm_hub.mapping import MapResult
 
-__all__ = ["RunSummary", "run_pipeline", "sync_sources"]
+__all__ = ["STAGES", "RunSummary", "run_pipeline", "sync_sources"]
 
 
 @dataclass(slots=True)
@@ -26,6 +26,8 @@ class RunSummary:
 
     sync: list[SyncResult] = field(default_factory=list)
     map: list[MapResult] = field(default_factory=list)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Counts of each stage after map (resolve, profile, ...), by stage name."""
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -64,10 +66,11 @@ def run_pipeline(
     *,
     on_progress: Callable[[SyncProgress], None] | None = None,
 ) -> RunSummary:
-    """Run every stage in order: sync, then map (later: resolve, profile, segments, publish).
+    """Run every stage in order: sync, map, then the stages on the whole store (`STAGES`).
 
     Map runs for every enabled source with a ``mapping:``, even one whose sync failed: what
-    landed before the failure is good and gets mapped.
+    landed before the failure is good and gets mapped. A later stage that fails stops the ones
+    after it (they would read its half-done work).
     """
     from crm_hub.mapping import map_all
 
@@ -75,4 +78,22 @@ def run_pipeline(
     mapped = map_all(store, config)
     summary.map.extend(mapped.results)
     summary.failures.extend(mapped.failures)
+    for name, stage in STAGES.items():
+        try:
+            summary.stages[name] = stage(store, config)
+        except CrmHubError as exc:
+            summary.failures.append(f"{name}: {exc.message}")
+            break
     return summary
+
+
+def _resolve(store: Store, config: HubConfig) -> dict[str, Any]:
+    from crm_hub.identity.stage import resolve_store
+
+    return resolve_store(store).counts()
+
+
+STAGES: dict[str, Callable[[Store, HubConfig], dict[str, Any]]] = {
+    "resolve": _resolve,
+}
+"""The stages after map, in order; each takes the store and config and returns its counts."""

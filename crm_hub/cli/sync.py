@@ -58,7 +58,7 @@ def sync_command(
 
 @handle_errors
 def run_command(config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """Run the whole loop once: every stage, in order (today: sync, then map every source)."""
+    """Run the whole loop once: every stage in order (sync, map, resolve, ...)."""
     hub, store = load(config)
     with sync_progress(not json_output) as progress:
         summary = run_pipeline(store, hub, on_progress=progress)
@@ -78,6 +78,7 @@ def _render(summary: RunSummary, json_output: bool) -> None:
                     {"source": r.source, "run_id": r.run_id, "status": r.status, **r.counts()}
                     for r in summary.map
                 ],
+                "stages": summary.stages,
                 "failures": summary.failures,
             }
         )
@@ -111,6 +112,16 @@ def _render(summary: RunSummary, json_output: bool) -> None:
             from crm_hub.cli.mapping import map_table
 
             console.print(map_table(summary.map))
+        for name, counts in summary.stages.items():
+            if counts.get("skipped"):
+                console.print(f"[bold]{name}[/]: nothing changed since the last run")
+                continue
+            shown = ", ".join(
+                f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                for k, v in counts.items()
+                if not isinstance(v, dict | bool)
+            )
+            console.print(f"[bold]{name}[/]: {shown}", highlight=False)
         for failure in summary.failures:
             err_console.print(f"[bold red]failed:[/] {failure}", highlight=False)
         if any(r.rejected for r in summary.sync) or any(r.rejected for r in summary.map):

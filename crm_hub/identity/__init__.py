@@ -2,7 +2,8 @@
 
 Public entry: `resolve`. Extension points are registries: `register_blocking_key`,
 `register_comparison`, `register_rule`, `register_veto`; master ids come from an `IdMinter`.
-The package depends on no store and no other stage.
+The engine modules depend on no store; `stage` runs the engine as the resolve stage over the
+store, and `manage` holds what people do to identities (overrides, review, explain).
 """
 
 from __future__ import annotations

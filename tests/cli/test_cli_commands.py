@@ -150,3 +150,48 @@ def test_cli_start_up_stays_light() -> None:
         check=True,
     )
     assert probe.stdout.strip() == "[]"
+
+
+def test_people_resolve_explain_override_and_review(project: Path) -> None:
+    run = json.loads(cli("run", "--json", cwd=project).stdout)
+    assert run["stages"]["resolve"]["records"] == 15
+    people = run["stages"]["resolve"]["masters"]
+
+    # The sample's unsure pair: Jim Miller in the newsletter, James Miller at the till.
+    jim_news, jim_pos = "newsletter:jim.miller@example.com", "pos_export:c-1008"
+    review = json.loads(cli("review", "list", "--json", cwd=project).stdout)
+    pair = {(r["left_source"], r["left_source_id"]) for r in review} | {
+        (r["right_source"], r["right_source_id"]) for r in review
+    }
+    assert ("pos_export", "c-1008") in pair
+    jim_pair = next(r for r in review if "c-1008" in (r["left_source_id"], r["right_source_id"]))
+    decided = cli("review", "decide", str(jim_pair["id"]), "--same", "--json", cwd=project)
+    assert decided.returncode == 0, decided.stderr
+    assert json.loads(decided.stdout)["masters"] == people - 1
+    after = json.loads(cli("review", "list", "--json", cwd=project).stdout)
+    assert jim_pair["id"] not in [r["id"] for r in after]
+
+    trace = json.loads(cli("explain", jim_pos, "--json", cwd=project).stdout)
+    assert {(r["source"], r["source_id"]) for r in trace["records"]} == {
+        ("newsletter", "jim.miller@example.com"),
+        ("pos_export", "c-1008"),
+    }
+    assert {r["link"]["reason"] for r in trace["records"]} == {"must_link"}
+    assert [o["origin"] for o in trace["overrides"]] == ["review"]
+    assert json.loads(cli("resolve", "--json", cwd=project).stdout)["skipped"] is True
+
+    inside = cli("identity", "never", jim_news, trace["master_id"], "--json", cwd=project)
+    assert inside.returncode == 2  # one is part of the other: that is a split
+    split = cli("identity", "split", trace["master_id"], jim_news, "--json", cwd=project)
+    assert split.returncode == 0, split.stderr
+    assert json.loads(split.stdout)["masters"] == people
+    overrides = json.loads(cli("identity", "overrides", "--json", cwd=project).stdout)
+    assert [o["kind"] for o in overrides] == ["cannot_link"]  # the split replaced the merge
+    merged = cli("identity", "merge", jim_news, jim_pos, "--note", "same Jim", cwd=project)
+    assert merged.returncode == 0, merged.stderr
+    again = json.loads(cli("explain", jim_news, "--json", cwd=project).stdout)
+    assert again["master_id"] == trace["master_id"]  # the id they had together comes back
+    assert [o["note"] for o in again["overrides"]] == ["same Jim"]
+
+    unknown = cli("explain", "nobody@nowhere.test", cwd=project)
+    assert unknown.returncode == 2 and "nobody in the store" in unknown.stderr

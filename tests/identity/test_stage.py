@@ -1,0 +1,209 @@
+"""The resolve stage against a real store: masters, stable ids, merges, splits, overrides."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from crm_hub.identity.ids import master_id_for
+from crm_hub.identity.settings import MatchSettings
+from crm_hub.identity.stage import resolve_store
+from crm_hub.store import Store
+from crm_hub.store.runs import utcnow
+from crm_hub.store.schema import (
+    identity_overrides,
+    master_events,
+    master_links,
+    masters,
+    review_queue,
+    source_customers,
+)
+
+ANNA_POS = {"source": "pos", "source_id": "1", "first_name": "Anna", "last_name": "Berg",
+            "email": "anna.berg@gmail.com", "phone": "+4915112345678"}  # fmt: skip
+ANNA_NEWS = {"source": "news", "source_id": "a-9", "first_name": "Anna", "last_name": "Berg",
+             "email": "anna.berg@gmail.com"}  # fmt: skip
+TOM = {"source": "pos", "source_id": "2", "first_name": "Tom", "last_name": "Novak",
+       "email": "tom.novak@web.de", "phone": "+4915199988877"}  # fmt: skip
+
+
+def add(store: Store, *people: dict[str, Any], seq: int = 1) -> None:
+    now = utcnow()
+    with store.begin() as conn:
+        for person in people:
+            conn.execute(source_customers.insert().values(
+                stream="customers", raw_id=1, raw_change_seq=seq, mapped_at=now, deleted=False,
+                **person))  # fmt: skip
+
+
+def links(store: Store) -> dict[tuple[str, str], str]:
+    with store.read() as conn:
+        rows = conn.execute(select(master_links.c.source, master_links.c.source_id,
+                                   master_links.c.master_id))  # fmt: skip
+        return {(s, i): m for s, i, m in rows}
+
+
+def statuses(store: Store) -> dict[str, tuple[str, str | None]]:
+    with store.read() as conn:
+        rows = conn.execute(select(masters.c.master_id, masters.c.status, masters.c.merged_into))
+        return {m: (s, into) for m, s, into in rows}
+
+
+def events(store: Store) -> list[tuple[str, str, list[str] | None]]:
+    with store.read() as conn:
+        e = master_events.c
+        rows = conn.execute(select(e.kind, e.master_id, e.other_ids).order_by(e.id))
+        return [(k, m, o) for k, m, o in rows]
+
+
+def test_same_person_across_sources_gets_one_master_with_evidence(store: Store) -> None:
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    result = resolve_store(store)
+    assert (result.records, result.masters, result.created) == (3, 2, 2)
+    found = links(store)
+    assert found[("pos", "1")] == found[("news", "a-9")] == master_id_for("news", "a-9")
+    assert found[("pos", "2")] == master_id_for("pos", "2")
+    with store.read() as conn:
+        anna = conn.execute(select(master_links).where(master_links.c.source == "news")).one()
+        tom = conn.execute(select(master_links).where(master_links.c.source_id == "2")).one()
+    assert anna.reason.startswith("rule:") or anna.reason == "score"
+    assert anna.evidence["linked_to"] == ["pos", "1"]
+    assert anna.evidence["levels"]
+    assert (tom.reason, tom.probability, tom.evidence) == ("single", None, None)
+    assert sorted(kind for kind, _, _ in events(store)) == ["created", "created"]
+
+
+def test_rerun_without_change_does_nothing(store: Store) -> None:
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    resolve_store(store)
+    again = resolve_store(store)
+    assert again.skipped and again.links_written == 0
+    forced = resolve_store(store, force=True)
+    assert not forced.skipped
+    assert (forced.links_written, forced.created, forced.merged) == (0, 0, 0)
+    assert len(events(store)) == 2
+
+
+def test_new_record_joins_existing_master_and_bridge_merges_two(store: Store) -> None:
+    add(store, ANNA_POS, TOM, seq=1)
+    resolve_store(store)
+    anna = links(store)[("pos", "1")]
+    add(store, ANNA_NEWS, seq=2)
+    result = resolve_store(store)
+    assert (result.links_written, result.created) == (2, 0)  # pos:1 is no longer single
+    assert links(store)[("news", "a-9")] == anna
+
+    # Two masters of one person (different e-mails), then a record that has both keys.
+    other = {"source": "forms", "source_id": "f1", "first_name": "Anna", "last_name": "Berg",
+             "email": "anna@berg-design.de"}  # fmt: skip
+    add(store, other, seq=3)
+    resolve_store(store)
+    before = links(store)
+    assert before[("forms", "f1")] != anna
+    bridge = {"source": "forms", "source_id": "f2", "first_name": "Anna", "last_name": "Berg",
+              "email": "anna@berg-design.de", "phone": "+4915112345678"}  # fmt: skip
+    add(store, bridge, seq=4)
+    merged = resolve_store(store)
+    after = links(store)
+    assert after[("forms", "f1")] == after[("pos", "1")] == anna  # the bigger master survives
+    assert merged.merged == 1
+    assert statuses(store)[before[("forms", "f1")]] == ("merged", anna)
+    assert ("merged", anna, [before[("forms", "f1")]]) in events(store)
+
+
+def test_cannot_link_override_splits_and_must_link_joins(store: Store) -> None:
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    resolve_store(store)
+    anna = links(store)[("pos", "1")]
+    with store.begin() as conn:
+        conn.execute(identity_overrides.insert(), [
+            {"kind": "cannot_link", "left_source": "news", "left_source_id": "a-9",
+             "right_source": "pos", "right_source_id": "1", "origin": "cli",
+             "created_at": utcnow()}])  # fmt: skip
+    split = resolve_store(store)
+    found = links(store)
+    assert found[("pos", "1")] != found[("news", "a-9")]
+    assert anna in (found[("pos", "1")], found[("news", "a-9")])  # one part keeps the id
+    assert split.split == 1
+    assert any(kind == "split" and others == [anna] for kind, _, others in events(store))
+
+    with store.begin() as conn:
+        conn.execute(identity_overrides.insert(), [
+            {"kind": "must_link", "left_source": "pos", "left_source_id": "2",
+             "right_source": "news", "right_source_id": "a-9", "origin": "cli",
+             "created_at": utcnow()}])  # fmt: skip
+    resolve_store(store)
+    found = links(store)
+    assert found[("pos", "2")] == found[("news", "a-9")] != found[("pos", "1")]
+
+
+def test_deleted_source_customer_leaves_and_empty_master_retires(store: Store) -> None:
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    resolve_store(store)
+    tom = links(store)[("pos", "2")]
+    with store.begin() as conn:
+        conn.execute(update(source_customers).where(source_customers.c.source_id == "2")
+                     .values(deleted=True, raw_change_seq=9))  # fmt: skip
+    result = resolve_store(store)
+    assert ("pos", "2") not in links(store)
+    assert statuses(store)[tom] == ("retired", None)
+    assert result.retired == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ids_do_not_depend_on_insert_order(seed: int, tmp_path: Any) -> None:
+    from crm_hub.store import open_store
+
+    people = [ANNA_POS, ANNA_NEWS, TOM] + [
+        {"source": "pos", "source_id": f"x{i}", "first_name": name, "last_name": "Kowalski",
+         "email": f"{name.lower()}.k{i % 3}@gmail.com"}
+        for i, name in enumerate(["Jan", "Janek", "Ewa", "Piotr", "Jan", "Ewa"])
+    ]  # fmt: skip
+    shuffled = people[:]
+    random.Random(seed).shuffle(shuffled)
+    results = []
+    for index, batch in enumerate((people, shuffled)):
+        store = open_store(f"sqlite:///{tmp_path}/order-{index}.db")
+        try:
+            add(store, *batch)
+            resolve_store(store)
+            results.append(links(store))
+        finally:
+            store.dispose()
+    assert results[0] == results[1]
+
+
+def test_review_queue_keeps_maybe_pairs_open_and_decided_ones_decided(store: Store) -> None:
+    # Same surname and birthday, first name an initial, different e-mails: a "maybe" pair
+    # once the match threshold is above its probability.
+    left = {
+        "source": "pos",
+        "source_id": "8",
+        "first_name": "Maria",
+        "last_name": "Lindqvist",
+        "email": "maria.l@gmail.com",
+        "birth_year": 1980,
+        "birth_month": 2,
+        "birth_day": 3,
+    }
+    right = {"source": "news", "source_id": "m8", "first_name": "M", "last_name": "Lindqvist",
+             "email": "maria.l@yahoo.com", "birth_year": 1980, "birth_month": 2, "birth_day": 3,
+             "city": "Uppsala"}  # fmt: skip
+    add(store, left, right, TOM)
+    strict = MatchSettings(threshold=0.99999, review_threshold=0.5)
+    result = resolve_store(store, settings=strict)
+    assert result.masters == 3 and result.review_open == 1
+    with store.read() as conn:
+        row = conn.execute(select(review_queue)).one()
+    assert (row.left_source, row.right_source, row.status) == ("news", "pos", "open")
+    assert row.evidence["levels"] and 0.5 <= row.probability < 0.99999
+
+    with store.begin() as conn:
+        conn.execute(update(review_queue).values(status="kept_apart", decided_by="ops"))
+    again = resolve_store(store, settings=strict, force=True)
+    with store.read() as conn:
+        assert conn.execute(select(review_queue.c.status)).scalar_one() == "kept_apart"
+    assert again.review_open == 0
