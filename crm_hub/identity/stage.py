@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, delete, func, select, tuple_, update
 
 from crm_hub.errors import ConfigError
 from crm_hub.identity.ids import master_id_for
+from crm_hub.identity.online import save_model
 from crm_hub.identity.overrides import Overrides, RecordKey
 from crm_hub.identity.resolve import Resolution, ResolutionStats, resolve
 from crm_hub.identity.settings import MatchSettings
@@ -473,6 +474,8 @@ def _resolve(
         result.links_written = _write_links(conn, resolution, previous, seq, result.run_id)
         _write_masters(conn, resolution, previous, known, seq, result.run_id, result)
         result.review_open = _write_review(conn, resolution)
+        if resolution.model is not None:
+            save_model(conn, resolution.model)
         _save_state(conn, _WATERMARK, fingerprint)
         result.steps["write"] = round(time.perf_counter() - clock, 3)
 

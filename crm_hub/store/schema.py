@@ -299,6 +299,11 @@ source_customers = _keyed(
     Column("created_at", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=True),
     Column("time_offset", String(6), nullable=True, comment="Source's UTC offset, e.g. +01:00"),
+    # Online matching (migration 0003) looks people up by these keys.
+    Index(None, "email_match_key"),
+    Index(None, "phone"),
+    Index(None, "postcode_key"),
+    Index(None, "birth_month", "birth_day"),
 )
 
 orders = _keyed(

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from crm_hub.identity.ids import master_id_for
 from crm_hub.identity.settings import MatchSettings
 from crm_hub.identity.stage import resolve_store
+from crm_hub.normalize.email import normalize_email
 from crm_hub.store import Store
 from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import (
@@ -23,7 +24,8 @@ from crm_hub.store.schema import (
 )
 
 ANNA_POS = {"source": "pos", "source_id": "1", "first_name": "Anna", "last_name": "Berg",
-            "email": "anna.berg@gmail.com", "phone": "+4915112345678"}  # fmt: skip
+            "email": "anna.berg@gmail.com", "phone": "+4915112345678", "birth_year": 1990,
+            "birth_month": 4, "birth_day": 2}  # fmt: skip
 ANNA_NEWS = {"source": "news", "source_id": "a-9", "first_name": "Anna", "last_name": "Berg",
              "email": "anna.berg@gmail.com"}  # fmt: skip
 TOM = {"source": "pos", "source_id": "2", "first_name": "Tom", "last_name": "Novak",
@@ -34,6 +36,8 @@ def add(store: Store, *people: dict[str, Any], seq: int = 1) -> None:
     now = utcnow()
     with store.begin() as conn:
         for person in people:
+            if person.get("email"):  # what the map stage derives
+                person = {**person, "email_match_key": normalize_email(person["email"]).match_key}
             conn.execute(source_customers.insert().values(
                 stream="customers", raw_id=1, raw_change_seq=seq, mapped_at=now, deleted=False,
                 **person))  # fmt: skip
@@ -207,3 +211,24 @@ def test_review_queue_keeps_maybe_pairs_open_and_decided_ones_decided(store: Sto
     with store.read() as conn:
         assert conn.execute(select(review_queue.c.status)).scalar_one() == "kept_apart"
     assert again.review_open == 0
+
+
+def test_online_match_finds_the_known_person_and_says_no_to_a_stranger(store: Store) -> None:
+    from crm_hub.identity.online import OnlineMatcher
+
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    resolve_store(store)
+    anna = links(store)[("pos", "1")]
+    matcher = OnlineMatcher(store)
+    known = matcher.match({"first_name": "anna", "last_name": "BERG",
+                           "email": "Anna.Berg@GMAIL.com"})  # fmt: skip
+    assert known.master_id == anna and known.decision != "no"
+    assert {(c.source, c.source_id) for c in known.candidates} == {("pos", "1"), ("news", "a-9")}
+    by_phone = matcher.match({"first_name": "Anna", "last_name": "Berg",
+                              "phone": "+49 151 12345678", "birth_date": "1990-04-02"})  # fmt: skip
+    assert by_phone.master_id == anna and by_phone.decision.startswith("rule:")
+    stranger = matcher.match({"first_name": "Tim", "last_name": "Novak",
+                              "email": "tim.novak@web.de", "phone": "+4915199988877"})  # fmt: skip
+    assert stranger.master_id is None  # shares Tom's phone, not his name
+    assert [c.source_id for c in stranger.candidates] == ["2"]
+    assert matcher.match({"first_name": "Nobody"}).candidates == []

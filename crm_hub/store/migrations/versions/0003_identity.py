@@ -28,7 +28,12 @@ _TABLES = (
 )
 
 
+_LOOKUPS = (["email_match_key"], ["phone"], ["postcode_key"], ["birth_month", "birth_day"])
+
+
 def upgrade() -> None:
+    for columns in _LOOKUPS:  # online matching finds candidates by these keys
+        op.create_index(f"ix_source_customers_{'_'.join(columns)}", "source_customers", columns)
     op.create_table(
         "masters",
         sa.Column("master_id", sa.String(28), primary_key=True),
@@ -181,3 +186,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in reversed(_TABLES):
         op.drop_table(table)
+    for columns in _LOOKUPS:
+        op.drop_index(f"ix_source_customers_{'_'.join(columns)}", table_name="source_customers")

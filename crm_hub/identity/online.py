@@ -1,0 +1,212 @@
+"""Online matching: is this one new record (a form entry, a till sign-up) someone we know?
+
+The resolve stage saves its trained model in the store (`save_model`); `OnlineMatcher` loads it
+once and, per record, fetches candidates through indexed keys (e-mail match key, E.164 phone,
+postcode, birthday + surname), scores them with the same comparisons, rules and vetoes as the
+batch engine, and answers with the best master. Nothing is written: the record joins the store
+through a source and the next resolve.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, and_, func, or_, select
+
+from crm_hub.identity import rules
+from crm_hub.identity.comparisons import PairContext, comparison_names
+from crm_hub.identity.records import prepare
+from crm_hub.identity.scoring import FellegiSunter, compute_levels, match_weights, probability
+from crm_hub.identity.settings import MatchSettings
+from crm_hub.normalize.address import postcode_key
+from crm_hub.normalize.email import normalize_email
+from crm_hub.normalize.phone import normalize_phone
+from crm_hub.store.engine import Store
+from crm_hub.store.runs import utcnow
+from crm_hub.store.schema import identity_state, master_links, source_customers
+from crm_hub.store.upsert import upsert
+
+__all__ = ["MatchAnswer", "MatchCandidate", "OnlineMatcher", "load_model", "save_model"]
+
+_MODEL = "model"
+_QUERY = ("_query", "_query")
+_COLUMNS = ("source", "source_id", "first_name", "last_name", "full_name", "email", "phone",
+            "birth_year", "birth_month", "birth_day", "address_line1", "address_line2", "city",
+            "region", "postcode", "country")  # fmt: skip
+
+
+@dataclass(slots=True)
+class MatchCandidate:
+    """One known record scored against the query."""
+
+    master_id: str
+    source: str
+    source_id: str
+    probability: float
+    decision: str
+    """``rule:<name>`` or ``score`` (a match), ``veto:<name>``, ``maybe`` or ``no``."""
+    levels: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MatchAnswer:
+    """The best master for the query, or None, with every candidate looked at."""
+
+    master_id: str | None
+    probability: float
+    decision: str
+    candidates: list[MatchCandidate]
+    milliseconds: float
+
+
+def save_model(conn: Connection, model: FellegiSunter) -> None:
+    """Keep the trained model for online matching (the resolve stage calls this)."""
+    value = {"names": list(model.names), "prior": model.prior,
+             "m": [a.tolist() for a in model.m], "u": [a.tolist() for a in model.u],
+             "u_random": [a.tolist() for a in model.u_random]}  # fmt: skip
+    upsert(conn, identity_state, [{"name": _MODEL, "value": value, "updated_at": utcnow()}],
+           keys=["name"], update=["value", "updated_at"])  # fmt: skip
+
+
+def load_model(conn: Connection) -> FellegiSunter | None:
+    """The model the last resolve trained, or None before the first resolve."""
+    value = conn.execute(
+        select(identity_state.c.value).where(identity_state.c.name == _MODEL)
+    ).scalar_one_or_none()
+    if value is None:
+        return None
+    arrays = {key: [np.asarray(a, dtype=np.float64) for a in value[key]]
+              for key in ("m", "u", "u_random")}  # fmt: skip
+    return FellegiSunter(tuple(value["names"]), arrays["m"], arrays["u"], arrays["u_random"],
+                         float(value["prior"]))  # fmt: skip
+
+
+class OnlineMatcher:
+    """Match single records against the store's people with the last resolve's model.
+
+    Example:
+        >>> matcher = OnlineMatcher(store)  # doctest: +SKIP
+        >>> matcher.match({"email": "Anna.Berg@gmail.com", "first_name": "Anna"})  # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, settings: MatchSettings | None = None, limit: int = 200):
+        self.store = store
+        self.settings = settings or MatchSettings()
+        self.limit = limit
+        self._model: FellegiSunter | None = None
+
+    def reload(self) -> None:
+        """Forget the cached model (after a resolve retrained it)."""
+        self._model = None
+
+    def match(self, record: dict[str, Any]) -> MatchAnswer:
+        """Score one record (hub field names: first_name, email, phone, birth_date, postcode...)."""
+        started = time.perf_counter()
+        with self.store.read() as conn:
+            if self._model is None:
+                self._model = load_model(conn)
+            rows = _candidates(conn, record, self.settings.default_region, self.limit)
+        model = self._model
+        if model is None or not rows:
+            return MatchAnswer(None, 0.0, "no", [], _ms(started))
+        candidates = self._score(model, record, rows)
+        matches = [c for c in candidates if c.decision.startswith(("rule:", "score"))]
+        best = max(matches or candidates, key=lambda c: (c.probability, c.master_id))
+        if not matches:
+            return MatchAnswer(None, best.probability, "no", candidates, _ms(started))
+        answer = best.master_id, best.probability, best.decision
+        return MatchAnswer(*answer, candidates, _ms(started))
+
+    def _score(
+        self, model: FellegiSunter, record: dict[str, Any], rows: list[Any]
+    ) -> list[MatchCandidate]:
+        query = {name: record.get(name) for name in _COLUMNS if name not in ("source", "source_id")}
+        query["source"], query["source_id"] = _QUERY
+        query["birth_date"] = record.get("birth_date")
+        frame = pd.DataFrame([query, *(_row(r) for r in rows)])
+        prepared = prepare(frame, default_region=self.settings.default_region)
+        me = next(i for i in range(prepared.n) if prepared.key(i) == _QUERY)
+        others = np.array([i for i in range(prepared.n) if i != me], dtype=np.int32)
+        ctx = PairContext(prepared, np.full(len(others), me, dtype=np.int32), others, self.settings)
+        names = tuple(model.names) or tuple(comparison_names())
+        levels = compute_levels(ctx, names)
+        prob = probability(match_weights(model, levels))
+        level_map = {name: levels[:, c] for c, name in enumerate(names)}
+        rule_names = tuple(rules.rule_names())
+        veto_names = rules.active_vetoes(rules.veto_names(),
+                                         dict(zip(model.names, model.m, strict=True)))  # fmt: skip
+        fired = rules.apply(level_map, rule_names, ctx, vetoes=False)
+        vetoed = rules.apply(level_map, veto_names, ctx, vetoes=True)
+        masters = {(r.source, r.source_id): r.master_id for r in rows}
+        out = []
+        for k, index in enumerate(others):
+            key = prepared.key(int(index))
+            if vetoed[k] >= 0:
+                decision = f"veto:{veto_names[vetoed[k]]}"
+            elif fired[k] >= 0:
+                decision = f"rule:{rule_names[fired[k]]}"
+            elif prob[k] >= self.settings.threshold:
+                decision = "score"
+            else:
+                decision = "maybe" if prob[k] >= self.settings.review_threshold else "no"
+            levels_of = {n: int(level_map[n][k]) for n in names}
+            score = round(float(prob[k]), 6)
+            out.append(MatchCandidate(masters[key], key[0], key[1], score, decision, levels_of))
+        return sorted(out, key=lambda c: (-c.probability, c.source, c.source_id))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _row(row: Any) -> dict[str, Any]:
+    values = {name: getattr(row, name) for name in _COLUMNS}
+    y, m, d = values.pop("birth_year"), values.pop("birth_month"), values.pop("birth_day")
+    values["birth_date"] = None if not (m and d) else (
+        f"{y:04d}-{m:02d}-{d:02d}" if y else f"--{m:02d}-{d:02d}")  # fmt: skip
+    return values
+
+
+def _candidates(conn: Connection, record: dict[str, Any], region: str, limit: int) -> list[Any]:
+    """Known records sharing a blocking key with the query, with their master."""
+    c = source_customers.c
+    keys = []
+    email = normalize_email(record.get("email")).match_key if record.get("email") else None
+    if email:
+        keys.append(c.email_match_key == email)
+    phone = normalize_phone(record.get("phone"), region).e164 if record.get("phone") else None
+    if phone:
+        keys.append(c.phone == phone)
+    postcode = postcode_key(record.get("postcode")) if record.get("postcode") else None
+    if postcode:
+        keys.append(c.postcode_key == postcode)
+    birth = _month_day(record.get("birth_date"))
+    surname = (record.get("last_name") or "").strip().lower()
+    if birth and surname:
+        keys.append(and_(c.birth_month == birth[0], c.birth_day == birth[1],
+                         func.lower(c.last_name) == surname))  # fmt: skip
+    if not keys:
+        return []
+    query = (
+        select(*(c[name] for name in _COLUMNS), master_links.c.master_id)
+        .join(
+            master_links,
+            and_(master_links.c.source == c.source, master_links.c.source_id == c.source_id),
+        )  # fmt: skip
+        .where(c.deleted.is_(False), or_(*keys))
+        .limit(limit)
+    )
+    return list(conn.execute(query))
+
+
+def _month_day(value: Any) -> tuple[int, int] | None:
+    text = str(value or "")
+    parts = text.lstrip("-").split("-")
+    try:
+        return (int(parts[-2]), int(parts[-1])) if len(parts) >= 2 else None
+    except ValueError:
+        return None
