@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from connectors.sandbox import control, hubspot, mailchimp, quickbooks, square, typeform
+from connectors.sandbox import (
+    control,
+    hubspot,
+    mailchimp,
+    quickbooks,
+    square,
+    typeform,
+    webhook_receiver,
+)
 from connectors.sandbox.auth import TokenStore
 from connectors.sandbox.config import VENDORS, SandboxConfig
 from connectors.sandbox.faults import Fault, FaultError, FaultPlan
@@ -34,6 +42,7 @@ SPECS: dict[str, VendorSpec] = {
     "typeform": typeform.SPEC,
     "quickbooks": quickbooks.SPEC,
     "hubspot": hubspot.SPEC,
+    "webhook": webhook_receiver.SPEC,
 }
 _SECRET_QUERY_KEYS = {
     "access_token",

@@ -138,6 +138,7 @@ class SandboxConfig:
         quickbooks_realm: the company id in QuickBooks paths.
         allow_remote_webhooks: let webhook deliveries leave loopback (default: loopback only).
         request_log_size: how many recent requests ``/_sandbox/requests`` keeps.
+        webhook_secret: the ``whsec_`` secret the webhook receiver (``/webhook/...``) verifies.
     """
 
     seed: int = 7
@@ -152,3 +153,4 @@ class SandboxConfig:
     quickbooks_realm: str = "9341453908051276"
     allow_remote_webhooks: bool = False
     request_log_size: int = 2000
+    webhook_secret: str = "whsec_Y3JtLWh1Yi1zYW5kYm94LXdlYmhvb2stc2VjcmV0ISE="

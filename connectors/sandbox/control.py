@@ -9,6 +9,7 @@
 ``POST /reset``             rebuild the world from the seed, forget faults, tokens and writes
 ``POST /typeform/deliver``  ``{"form_id"?, "tag"?, "response_id"?}``: send a signed webhook
 ``GET /requests``           recent requests (``?limit=&vendor=``), without secrets
+``GET /webhook/deliveries`` deliveries the webhook receiver accepted (``?endpoint=``)
 ==========================  ==================================================================
 """
 
@@ -18,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from connectors.sandbox import mailchimp_records, typeform, typeform_records, webhooks
+from connectors.sandbox import (
+    mailchimp_records,
+    typeform,
+    typeform_records,
+    webhook_receiver,
+    webhooks,
+)
 from connectors.sandbox.faults import Fault, FaultError
 from connectors.sandbox.mutate import MutationError, add_response, mutate
 from connectors.sandbox.routing import BadRequestBody, Request, Response, json_response
@@ -85,6 +92,12 @@ def describe(sandbox: Sandbox) -> dict[str, Any]:
                 "api_base": f"{url}/hubspot/crm/v3",
                 "access_token": creds["hubspot"].token,
                 "oauth": oauth("hubspot", "/oauth/v1/token"),
+            },
+            "webhook": {
+                "base_url": f"{url}/webhook",
+                "secret": config.webhook_secret,
+                "signature": "Standard Webhooks v1 (webhook-id, webhook-timestamp, "
+                "webhook-signature)",
             },
         },
         "tables": {name: len(table) for name, table in world.tables.items()},
@@ -210,6 +223,10 @@ def handle(sandbox: Sandbox, request: Request) -> Response:
             return _deliver(sandbox, request)
         if path == "/requests" and method == "GET":
             return _requests(sandbox, request)
+        if path == "/webhook/deliveries" and method == "GET":
+            with sandbox.world.lock:
+                found = webhook_receiver.deliveries(sandbox.context, request.arg("endpoint"))
+            return json_response(200, {"deliveries": found})
     except BadRequestBody as exc:
         return json_response(400, {"error": str(exc)})
     return json_response(404, {"error": f"no control endpoint {method} /_sandbox{path}"})

@@ -71,7 +71,14 @@ def test_info_lists_every_vendor_with_urls_and_credentials(
 ) -> None:
     info: dict[str, Any] = client.get("/_sandbox/info").json()
     assert info["seed"] == SEED and info["customers"] == CUSTOMERS
-    assert set(info["vendors"]) == {"square", "mailchimp", "typeform", "quickbooks", "hubspot"}
+    assert set(info["vendors"]) == {
+        "square",
+        "mailchimp",
+        "typeform",
+        "quickbooks",
+        "hubspot",
+        "webhook",
+    }
     for vendor, entry in info["vendors"].items():
         assert entry["base_url"] == f"{server.url}/{vendor}"
     assert client.get("/_sandbox/health").json() == {"status": "ok"}
