@@ -30,13 +30,22 @@ from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import identity_state, master_links, source_customers
 from crm_hub.store.upsert import upsert
 
-__all__ = ["MatchAnswer", "MatchCandidate", "OnlineMatcher", "load_model", "save_model"]
+__all__ = [
+    "STORE_COLUMNS",
+    "MatchAnswer",
+    "MatchCandidate",
+    "OnlineMatcher",
+    "birth_iso",
+    "load_model",
+    "save_model",
+]
 
 _MODEL = "model"
 _QUERY = ("_query", "_query")
-_COLUMNS = ("source", "source_id", "first_name", "last_name", "full_name", "email", "phone",
+STORE_COLUMNS = ("source", "source_id", "first_name", "last_name", "full_name", "email", "phone",
             "birth_year", "birth_month", "birth_day", "address_line1", "address_line2", "city",
             "region", "postcode", "country")  # fmt: skip
+"""The source_customers columns matching reads."""
 
 
 @dataclass(slots=True)
@@ -124,7 +133,9 @@ class OnlineMatcher:
     def _score(
         self, model: FellegiSunter, record: dict[str, Any], rows: list[Any]
     ) -> list[MatchCandidate]:
-        query = {name: record.get(name) for name in _COLUMNS if name not in ("source", "source_id")}
+        query = {
+            name: record.get(name) for name in STORE_COLUMNS if name not in ("source", "source_id")
+        }
         query["source"], query["source_id"] = _QUERY
         query["birth_date"] = record.get("birth_date")
         frame = pd.DataFrame([query, *(_row(r) for r in rows)])
@@ -164,11 +175,20 @@ def _ms(started: float) -> float:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    values = {name: getattr(row, name) for name in _COLUMNS}
-    y, m, d = values.pop("birth_year"), values.pop("birth_month"), values.pop("birth_day")
-    values["birth_date"] = None if not (m and d) else (
-        f"{y:04d}-{m:02d}-{d:02d}" if y else f"--{m:02d}-{d:02d}")  # fmt: skip
+    values = {name: getattr(row, name) for name in STORE_COLUMNS}
+    values["birth_date"] = birth_iso(
+        values.pop("birth_year"), values.pop("birth_month"), values.pop("birth_day")
+    )
     return values
+
+
+def birth_iso(year: Any, month: Any, day: Any) -> str | None:
+    """``YYYY-MM-DD``, ``--MM-DD`` without a year, None without month and day."""
+    if pd.isna(month) or pd.isna(day):
+        return None
+    if pd.isna(year):
+        return f"--{int(month):02d}-{int(day):02d}"
+    return f"{int(year):04d}-{int(month):02d}-{int(day):02d}"
 
 
 def _candidates(conn: Connection, record: dict[str, Any], region: str, limit: int) -> list[Any]:
@@ -192,7 +212,7 @@ def _candidates(conn: Connection, record: dict[str, Any], region: str, limit: in
     if not keys:
         return []
     query = (
-        select(*(c[name] for name in _COLUMNS), master_links.c.master_id)
+        select(*(c[name] for name in STORE_COLUMNS), master_links.c.master_id)
         .join(
             master_links,
             and_(master_links.c.source == c.source, master_links.c.source_id == c.source_id),

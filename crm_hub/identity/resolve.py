@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from crm_hub.errors import ConfigError
 from crm_hub.identity import rules
 from crm_hub.identity.arrays import distinct
 from crm_hub.identity.blocking import BlockingStats, candidate_pairs
@@ -150,6 +151,7 @@ def resolve(
     settings: MatchSettings | None = None,
     progress: Progress | None = None,
     id_minter: IdMinter | None = None,
+    model: FellegiSunter | None = None,
 ) -> Resolution:
     """Find which records are the same person and give each person a master id.
 
@@ -162,6 +164,9 @@ def resolve(
         settings: thresholds, caps and model choices (defaults work).
         progress: called as steps complete, for a progress bar.
         id_minter: mints master ids per cluster (default: a hash of the smallest member).
+        model: a model trained before (on the whole population): used as is, without EM and
+            without term-frequency adjustments (the input is then a neighbourhood whose value
+            frequencies say nothing about the population).
 
     Returns:
         The resolution: master id per record, links, review queue and stats.
@@ -196,10 +201,14 @@ def resolve(
     ctx = PairContext(prepared, candidates.left, candidates.right, settings)
     levels = compute_levels(ctx, names)
     step("train")
-    u_random = estimate_u(prepared, names, settings)
-    untrained = FellegiSunter(names, u_random, u_random, u_random, 0.5)
-    tf = tf_adjustments(untrained, levels, ctx, settings)
-    model = train(levels, names, u_random, settings, n_records=prepared.n, tf_weights=tf)
+    tf: np.ndarray | None = None
+    if model is None:
+        u_random = estimate_u(prepared, names, settings)
+        untrained = FellegiSunter(names, u_random, u_random, u_random, 0.5)
+        tf = tf_adjustments(untrained, levels, ctx, settings)
+        model = train(levels, names, u_random, settings, n_records=prepared.n, tf_weights=tf)
+    elif tuple(model.names) != names:
+        raise ConfigError(f"the saved model compares {model.names}, the settings ask for {names}")
     stats.em_iterations, stats.match_share = model.iterations, model.prior
     step("score")
     weights = match_weights(model, levels, tf)

@@ -6,9 +6,12 @@ every link records the rule or score that made it; merges and splits are `master
 One run is one transaction, so a crash leaves the previous resolution whole. A run with no new
 source customers and no new override since the last one does nothing.
 
-Each run re-resolves every live record with the engine (`resolve`), which takes ~3 s per 100k
-records; only links, masters and queue entries that changed are written, so downstream stages
-(reading by ``change_seq``) see only the change.
+A full run re-resolves every live record with the engine (`resolve`, ~3 s per 100k records)
+and retrains the model. In a large store a run with few changed records is incremental: the
+changed records, those sharing a lookup key with them and every record of the people involved
+are re-resolved with the saved model (`_neighbourhood`). A change of overrides, ``force`` or a
+change too large runs in full. Either way only links, masters and queue entries that changed are
+written, so downstream stages (reading by ``change_seq``) see only the change.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, func, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, func, select, true, tuple_, update
 
 from crm_hub.errors import ConfigError
 from crm_hub.identity.ids import master_id_for
-from crm_hub.identity.online import save_model
+from crm_hub.identity.online import STORE_COLUMNS, birth_iso, load_model, save_model
 from crm_hub.identity.overrides import Overrides, RecordKey
 from crm_hub.identity.resolve import Resolution, ResolutionStats, resolve
 from crm_hub.identity.settings import MatchSettings
@@ -54,6 +57,8 @@ log = get_logger(__name__)
 
 _WATERMARK = "resolve_watermark"
 _BATCH = 20_000
+_INCREMENTAL_MAX = 20_000
+"""More changed records than this (or 5 % of the store) re-resolve everything."""
 _PAIR_COLUMNS = ("left_source", "left_source_id", "right_source", "right_source_id")
 
 
@@ -72,6 +77,7 @@ class ResolveResult:
     retired: int = 0
     review_open: int = 0
     skipped: bool = False
+    incremental: bool = False
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
 
@@ -89,9 +95,10 @@ class StableIds:
     same store and input give the same ids in any order.
     """
 
-    def __init__(self, previous: dict[RecordKey, str], used: set[str]) -> None:
+    def __init__(self, previous: dict[RecordKey, str], taken: Callable[[str], bool]) -> None:
         self.previous = previous
-        self.used = used
+        self.taken = taken
+        self.minted: set[str] = set()
 
     def __call__(self, members: pd.DataFrame) -> pd.Series:
         votes: dict[int, Counter[str]] = defaultdict(Counter)
@@ -121,10 +128,10 @@ class StableIds:
 
     def _fresh(self, key: RecordKey) -> str:
         candidate, salt = master_id_for(*key), 0
-        while candidate in self.used:
+        while candidate in self.minted or self.taken(candidate):
             salt += 1
             candidate = master_id_for(key[0], f"{key[1]}\x1f{salt}")
-        self.used.add(candidate)
+        self.minted.add(candidate)
         return candidate
 
 
@@ -145,49 +152,37 @@ def load_overrides(conn: Connection) -> Overrides:
     return Overrides.from_pairs(pairs["must_link"], pairs["cannot_link"])
 
 
-def _input_frame(conn: Connection) -> pd.DataFrame:
+def _in_scope(table: Any, scope: list[RecordKey] | None) -> Iterator[Any]:
+    """WHERE clauses selecting ``scope``'s records, in chunks (one clause: everything)."""
+    if scope is None:
+        yield true()
+        return
+    for start in range(0, len(scope), 500):
+        yield tuple_(table.c.source, table.c.source_id).in_(scope[start : start + 500])
+
+
+def _input_frame(conn: Connection, scope: list[RecordKey] | None = None) -> pd.DataFrame:
+    rows = [row for where in _in_scope(source_customers, scope)
+            for row in _customer_rows(conn, where)]  # fmt: skip
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return _customer_frame(rows)
+
+
+def _customer_rows(conn: Connection, where: Any) -> list[Any]:
     c = source_customers.c
-    rows = conn.execute(
-        select(
-            c.source,
-            c.source_id,
-            c.first_name,
-            c.last_name,
-            c.full_name,
-            c.email,
-            c.phone,
-            c.birth_year,
-            c.birth_month,
-            c.birth_day,
-            c.address_line1,
-            c.address_line2,
-            c.city,
-            c.region,
-            c.postcode,
-            c.country,
-        )  # fmt: skip
-        .where(c.deleted.is_(False))
-        .order_by(c.source, c.source_id)
-    ).all()
-    frame = pd.DataFrame(rows, columns=[
-        "source", "source_id", "first_name", "last_name", "full_name", "email", "phone",
-        "birth_year", "birth_month", "birth_day", "address_line1", "address_line2", "city",
-        "region", "postcode", "country"])  # fmt: skip
+    query = select(*(c[name] for name in STORE_COLUMNS)).where(c.deleted.is_(False), where)
+    return list(conn.execute(query).all())
+
+
+def _customer_frame(rows: list[Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(STORE_COLUMNS))
     frame["birth_date"] = [
-        _birth_iso(y, m, d)
+        birth_iso(y, m, d)
         for y, m, d in zip(
             frame["birth_year"], frame["birth_month"], frame["birth_day"], strict=True
         )  # fmt: skip
     ]
     return frame.drop(columns=["birth_year", "birth_month", "birth_day"])
-
-
-def _birth_iso(year: Any, month: Any, day: Any) -> str | None:
-    if pd.isna(month) or pd.isna(day):
-        return None
-    if pd.isna(year):
-        return f"--{int(month):02d}-{int(day):02d}"
-    return f"{int(year):04d}-{int(month):02d}-{int(day):02d}"
 
 
 def _fingerprint(conn: Connection, overrides: Overrides) -> dict[str, Any]:
@@ -209,10 +204,17 @@ def _save_state(conn: Connection, name: str, value: Any) -> None:
            keys=["name"], update=["value", "updated_at"])  # fmt: skip
 
 
-def _previous_links(conn: Connection) -> dict[RecordKey, tuple[str, str, float | None]]:
+def _previous_links(
+    conn: Connection, scope: list[RecordKey] | None = None
+) -> dict[RecordKey, tuple[str, str, float | None]]:
     c = master_links.c
-    rows = conn.execute(select(c.source, c.source_id, c.master_id, c.reason, c.probability))
-    return {(s, i): (m, r, p) for s, i, m, r, p in rows}
+    found = {}
+    for where in _in_scope(master_links, scope):
+        rows = conn.execute(
+            select(c.source, c.source_id, c.master_id, c.reason, c.probability).where(where)
+        )
+        found.update({(s, i): (m, r, p) for s, i, m, r, p in rows})
+    return found
 
 
 def _best_links(resolution: Resolution) -> dict[RecordKey, dict[str, Any]]:
@@ -353,7 +355,7 @@ def _write_masters(
     result.masters = len(members)
 
 
-def _write_review(conn: Connection, resolution: Resolution) -> int:
+def _write_review(conn: Connection, resolution: Resolution, scope: set[RecordKey] | None) -> int:
     """Open review pairs the engine found; pairs a person already decided stay decided."""
     review = resolution.review
     now = utcnow()
@@ -383,6 +385,8 @@ def _write_review(conn: Connection, resolution: Resolution) -> int:
             .where(q.status == "open"))
         if (row.left_source, row.left_source_id, row.right_source, row.right_source_id)
         not in pairs
+        and (scope is None or ((row.left_source, row.left_source_id) in scope
+                               and (row.right_source, row.right_source_id) in scope))
     ]  # fmt: skip
     for start in range(0, len(stale), 500):
         conn.execute(delete(review_queue).where(q.id.in_(stale[start : start + 500])))
@@ -401,13 +405,17 @@ def resolve_store(
     force: bool = False,
     wait: float = 0.0,
     on_step: Callable[[str, float], None] | None = None,
+    incremental_from: int = 50_000,
 ) -> ResolveResult:
     """Resolve every source customer in the store into masters: the resolve stage's entry point.
 
     Args:
         store: the store.
         settings: matching settings (defaults work).
-        force: run even when nothing changed since the last run.
+        force: re-resolve everything (and retrain the model) even when nothing changed.
+        incremental_from: from this many source customers on, a run with few changes
+            re-resolves only the records the change can affect, with the saved model; below it
+            (where a full run takes a second or two) every run is full.
         wait: seconds to wait for another resolve run to finish.
         on_step: progress callback ``(step, fraction)``.
 
@@ -427,7 +435,7 @@ def resolve_store(
                         error="interrupted: the process died"))  # fmt: skip
             start_run(conn, run_id, "resolve", None)
         try:
-            _resolve(store, settings, force, on_step, result)
+            _resolve(store, settings, force, on_step, result, incremental_from)
         except Exception as exc:
             result.status = "failed"
             with store.begin() as conn:
@@ -447,25 +455,41 @@ def _resolve(
     force: bool,
     on_step: Callable[[str, float], None] | None,
     result: ResolveResult,
+    incremental_from: int,
 ) -> None:
+    settings = settings or MatchSettings()
     with store.begin() as conn:
         overrides = load_overrides(conn)
         fingerprint = _fingerprint(conn, overrides)
-        if not force and _state(conn, _WATERMARK) == fingerprint:
+        last = _state(conn, _WATERMARK)
+        if not force and last == fingerprint:
             result.skipped = True
             result.review_open = _open_reviews(conn)
             return
         clock = time.perf_counter()
-        frame = _input_frame(conn)
-        previous = _previous_links(conn)
-        known = dict(conn.execute(select(masters.c.master_id, masters.c.status)).tuples().all())
+        model = load_model(conn)
+        scope = None
+        if (
+            not force
+            and model is not None
+            and last
+            and last["overrides"] == fingerprint["overrides"]
+            and fingerprint["customers"] >= incremental_from
+        ):
+            scope = _neighbourhood(conn, int(last["customers_seq"]), settings.max_block_size)
+        result.incremental = scope is not None
+        frame = _input_frame(conn, scope)
+        previous = _previous_links(conn, scope)
+        known = _statuses(conn, {master for master, _, _ in previous.values()} if scope else None)
         result.steps["read"] = round(time.perf_counter() - clock, 3)
         result.records = len(frame)
-        ids = StableIds({k: v[0] for k, v in previous.items()}, set(known))
+        taken = known.__contains__ if scope is None else _taken_checker(conn, known)
+        ids = StableIds({k: v[0] for k, v in previous.items()}, taken)
         clock = time.perf_counter()
         if len(frame):
-            resolution = resolve(frame, overrides=overrides, settings=settings,
-                                 progress=on_step, id_minter=ids)  # fmt: skip
+            saved = model if scope is not None else None
+            resolution = resolve(frame, overrides=overrides, settings=settings, progress=on_step,
+                                 id_minter=ids, model=saved)  # fmt: skip
         else:
             resolution = _empty_resolution()
         result.steps["match"] = round(time.perf_counter() - clock, 3)
@@ -473,11 +497,72 @@ def _resolve(
         seq = next_change_seq(conn)
         result.links_written = _write_links(conn, resolution, previous, seq, result.run_id)
         _write_masters(conn, resolution, previous, known, seq, result.run_id, result)
-        result.review_open = _write_review(conn, resolution)
-        if resolution.model is not None:
+        result.review_open = _write_review(conn, resolution, set(scope) if scope else None)
+        if scope is None and resolution.model is not None:
             save_model(conn, resolution.model)
         _save_state(conn, _WATERMARK, fingerprint)
         result.steps["write"] = round(time.perf_counter() - clock, 3)
+
+
+def _statuses(conn: Connection, ids: set[str] | None) -> dict[str, str]:
+    """Status of the given masters (None: of every master)."""
+    m = masters.c
+    if ids is None:
+        return dict(conn.execute(select(m.master_id, m.status)).tuples().all())
+    found: dict[str, str] = {}
+    listed = sorted(ids)
+    for start in range(0, len(listed), 500):
+        chunk = listed[start : start + 500]
+        rows = conn.execute(select(m.master_id, m.status).where(m.master_id.in_(chunk)))
+        found.update(rows.tuples().all())
+    return found
+
+
+def _taken_checker(conn: Connection, known: dict[str, str]) -> Callable[[str], bool]:
+    def taken(master_id: str) -> bool:
+        if master_id in known:
+            return True
+        exists = select(func.count()).where(masters.c.master_id == master_id)
+        return bool(conn.execute(exists).scalar_one())
+
+    return taken
+
+
+def _neighbourhood(conn: Connection, since: int, max_block: int) -> list[RecordKey] | None:
+    """The records a change can affect, or None when a full run is cheaper.
+
+    Changed records (new, edited, deleted since ``since``), the records sharing a lookup key
+    with them (e-mail match key, phone, postcode; values shared by more than ``max_block``
+    records are ignored, as blocking ignores them), and every record of the people those
+    belong to.
+    """
+    c = source_customers.c
+    changed = conn.execute(
+        select(c.source, c.source_id, c.email_match_key, c.phone, c.postcode_key)
+        .where(c.raw_change_seq > since)
+    ).all()  # fmt: skip
+    total = int(conn.execute(select(func.count()).select_from(source_customers)).scalar_one())
+    if not changed or len(changed) > max(_INCREMENTAL_MAX, total // 20):
+        return None
+    scope = {(row.source, row.source_id) for row in changed}
+    for column in ("email_match_key", "phone", "postcode_key"):
+        values = sorted({getattr(row, column) for row in changed} - {None})
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            usable = (
+                select(c[column]).where(c[column].in_(chunk), c.deleted.is_(False))
+                .group_by(c[column]).having(func.count() <= max_block)
+            )  # fmt: skip
+            rows = conn.execute(select(c.source, c.source_id).where(c[column].in_(usable)))
+            scope.update((row.source, row.source_id) for row in rows)
+    people = {master for master, _, _ in _previous_links(conn, sorted(scope)).values()}
+    listed = sorted(people)
+    for start in range(0, len(listed), 500):
+        chunk = listed[start : start + 500]
+        link = master_links.c
+        rows = conn.execute(select(link.source, link.source_id).where(link.master_id.in_(chunk)))
+        scope.update((row.source, row.source_id) for row in rows)
+    return sorted(scope)
 
 
 def _empty_resolution() -> Resolution:

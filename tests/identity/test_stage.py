@@ -232,3 +232,44 @@ def test_online_match_finds_the_known_person_and_says_no_to_a_stranger(store: St
     assert stranger.master_id is None  # shares Tom's phone, not his name
     assert [c.source_id for c in stranger.candidates] == ["2"]
     assert matcher.match({"first_name": "Nobody"}).candidates == []
+
+
+def crowd(count: int) -> list[dict[str, Any]]:
+    """A population of distinct people, some with a second record in another source."""
+    rng = random.Random(5)
+    first = ["Anna", "Tom", "Ewa", "Jan", "Lena", "Omar", "Sara", "Paul", "Mia", "Ivan"]
+    last = ["Berg", "Novak", "Kowalski", "Smith", "Haddad", "Rossi", "Klein", "Moreau"]
+    people = []
+    for i in range(count):
+        person = {"source": "pos", "source_id": f"p{i}", "first_name": rng.choice(first),
+                  "last_name": f"{rng.choice(last)}{i % 37}", "email": f"user{i}@gmail.com",
+                  "phone": f"+44770090{i:04d}", "birth_year": 1950 + i % 50,
+                  "birth_month": 1 + i % 12, "birth_day": 1 + i % 28}  # fmt: skip
+        people.append(person)
+        if i % 3 == 0:
+            people.append({**person, "source": "news", "source_id": f"n{i}", "phone": None})
+    return people
+
+
+def test_incremental_run_touches_the_neighbourhood_and_agrees_with_a_full_run(
+    store: Store,
+) -> None:
+    add(store, *crowd(400), seq=1)
+    first = resolve_store(store, incremental_from=0)
+    assert not first.incremental and first.records == 534
+    p7 = next(person for person in crowd(400) if person["source_id"] == "p7")
+    newcomer = {"source": "forms", "source_id": "f1", "first_name": p7["first_name"],
+                "last_name": p7["last_name"], "email": "User7@gmail.com"}  # fmt: skip
+    stranger = {"source": "forms", "source_id": "f2", "first_name": "Zoe", "last_name": "Quill",
+                "email": "zoe.quill@gmail.com"}  # fmt: skip
+    known = links(store)
+    add(store, newcomer, stranger, seq=2)
+    second = resolve_store(store, incremental_from=0)
+    assert second.incremental and second.records < 10  # not the whole store
+    found = links(store)
+    assert found[("forms", "f1")] == known[("pos", "p7")]
+    assert found[("forms", "f2")] not in known.values()
+    assert {k: v for k, v in found.items() if k in known} == known  # nobody else moved
+    full = resolve_store(store, force=True)
+    assert not full.incremental and full.links_written == 0  # the full run agrees
+    assert links(store) == found
