@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LogSettings", "Settings", "SyncSettings", "get_settings"]
+__all__ = ["ApiSettings", "LogSettings", "Settings", "SyncSettings", "get_settings"]
 
 
 class LogSettings(BaseModel):
@@ -35,6 +35,17 @@ class SyncSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """The read API (`crm-hub serve`)."""
+
+    default_page_size: int = Field(
+        50, ge=1, le=1000, description="Read API page size when a request gives no limit."
+    )
+    max_page_size: int = Field(
+        200, ge=1, le=1000, description="Read API cap on a request's limit (larger ones shrink)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the process reads from its environment."""
 
@@ -47,6 +58,7 @@ class Settings(BaseSettings):
     )
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Sync stage tuning.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="Read API.")
 
 
 def get_settings() -> Settings:

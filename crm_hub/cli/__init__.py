@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from crm_hub.cli import db, identity, mapping, match, project, rejected, sandbox, sync
+from crm_hub.cli import db, identity, mapping, match, project, rejected, sandbox, serve, sync
 
 app = typer.Typer(
     name="crm-hub",
@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (project, sync, mapping, identity, rejected, db, match, sandbox):
+for _module in (project, sync, mapping, identity, rejected, db, match, sandbox, serve):
     _module.register(app)
 
 

@@ -1,0 +1,82 @@
+"""The read API's app factory: ``create_app(store)`` → a FastAPI app.
+
+Routes live in ``routes/``, auth in ``deps``, field and branch rules in ``policy``. The app keeps
+no state but an :class:`~crm_hub.api.deps.ApiContext`; any number of processes can serve one
+store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from crm_hub.api.deps import ApiContext
+from crm_hub.api.problems import install_problem_handlers
+from crm_hub.api.routes import customers, meta, segments
+from crm_hub.logging import get_logger
+from crm_hub.store import Store
+
+__all__ = ["create_app"]
+
+log = get_logger("crm_hub.api")
+
+_DESCRIPTION = """\
+Read the unified customer: search, golden record, traits, orders, timeline, segments.
+
+**Auth**: `Authorization: Bearer <token>` (from `crm-hub tokens create`). The token's role decides
+which fields appear (staff see contact details masked and no money), its branch which customers.
+**Errors**: RFC 9457 `application/problem+json`. **Paging**: `?limit=` (capped) and the opaque
+`next_cursor` passed back as `?cursor=`.
+"""
+
+
+def create_app(
+    store: Store,
+    *,
+    phone_regions: tuple[str, ...] = ("GB",),
+    default_page_size: int = 50,
+    max_page_size: int = 200,
+) -> FastAPI:
+    """Build the read API over ``store``.
+
+    Args:
+        store: an open store.
+        phone_regions: regions searched phone numbers are read in, as the map stage reads them
+            (its mappings' ``phone_region``; the mapping default is GB).
+        default_page_size: page size when a request gives no ``limit``.
+        max_page_size: the cap on ``limit``.
+    """
+    app = FastAPI(
+        title="crm-hub read API",
+        version="1",
+        description=_DESCRIPTION,
+    )
+    app.state.crm_hub = ApiContext(
+        store=store,
+        phone_regions=phone_regions or ("GB",),
+        default_page_size=min(default_page_size, max_page_size),
+        max_page_size=max_page_size,
+    )
+    install_problem_handlers(app)
+    for module in (customers, segments, meta):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def _log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(  # the path only: a query string can hold a phone or an e-mail
+            "api request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return response
+
+    return app
