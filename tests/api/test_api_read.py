@@ -206,13 +206,22 @@ def test_missing_unknown_and_revoked_tokens_are_401(world: World) -> None:
     assert world.get("service", "/traits").status_code == 401
 
 
-def test_engine_endpoints_are_marked_501_until_built(world: World) -> None:
-    assert world.get("admin", f"/explain/{ANN}").status_code == 501
+def test_explain_answers_the_trace_and_match_the_best_person(world: World) -> None:
+    trace = world.get("admin", f"/explain/{ANN}")
+    assert trace.status_code == 200
+    body = trace.json()
+    assert body["master_id"] == ANN and body["status"] == "active"
+    assert body["records"] and all("link" in record for record in body["records"])
     assert world.get("staff_north", f"/explain/{ANN}").status_code == 403
-    post = world.client.post(
-        "/match", json={}, headers={"Authorization": f"Bearer {world.tokens['service']}"}
-    )
-    assert post.status_code == 501 and post.json()["type"].endswith("not-implemented")
+
+    def post(who: str, record: dict[str, Any]) -> Any:
+        headers = {"Authorization": f"Bearer {world.tokens[who]}"}
+        return world.client.post("/match", json=record, headers=headers)
+
+    assert post("staff_north", {"email": "x@y.z"}).status_code == 403
+    unknown = post("service", {"first_name": "Nobody", "email": "nobody@nowhere.test"})
+    assert unknown.status_code == 200 and unknown.json()["master_id"] is None
+    assert post("service", {"colour": "red"}).status_code == 422
 
 
 def test_personal_data_reads_are_audited_without_the_query_string(world: World) -> None:

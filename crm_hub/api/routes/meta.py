@@ -1,19 +1,24 @@
-"""``/traits`` (the trait schema), ``/health``, and the engine endpoints not built yet."""
+"""``/traits`` (the trait schema), ``/health``, ``/explain`` and ``POST /match``."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from crm_hub.api.audit import record_reads
 from crm_hub.api.deps import Auth, Ctx
 from crm_hub.api.models import ProblemOut, TraitOut
-from crm_hub.api.policy import field_access
+from crm_hub.api.policy import Principal, field_access
 from crm_hub.api.problems import Problem
 from crm_hub.api.respond import json_response
 from crm_hub.api.routes.customers import _REDIRECT, MasterIdPath, _locate
 from crm_hub.api.trait_schema import trait_definitions
+from crm_hub.identity.manage import explain as explain_person
+from crm_hub.identity.online import OnlineMatcher
 
 __all__ = ["router"]
 
@@ -21,7 +26,7 @@ router = APIRouter()
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (401, 403, 404, 422, 501)
+    for status in (401, 403, 404, 422)
 }
 
 
@@ -46,34 +51,71 @@ def get_traits(principal: Auth) -> Response:
     return json_response(body)
 
 
-# The lead is building the engine parts these two call (online match, link explanations).
-# Until then they answer 501 problems, after the same auth and visibility checks as the rest.
+def _matcher_role(principal: Auth) -> Principal:
+    """Only admin and service tokens match (checked before the body is read)."""
+    if principal.role not in ("admin", "service"):
+        raise Problem(403, "forbidden", "online matching needs an admin or service token")
+    return principal
+
+
+Matcher = Annotated[Principal, Depends(_matcher_role)]
+
+
+class MatchIn(BaseModel):
+    """One record to look up: any of the fields, as a form or till would send them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: str | None = Field(None, max_length=200)
+    last_name: str | None = Field(None, max_length=200)
+    full_name: str | None = Field(None, max_length=400)
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=64)
+    birth_date: str | None = Field(None, max_length=32, description="YYYY-MM-DD or --MM-DD")
+    address_line1: str | None = Field(None, max_length=400)
+    address_line2: str | None = Field(None, max_length=400)
+    city: str | None = Field(None, max_length=200)
+    region: str | None = Field(None, max_length=200)
+    postcode: str | None = Field(None, max_length=32)
+    country: str | None = Field(None, max_length=2)
 
 
 @router.get(
     "/explain/{master_id}",
     tags=["engine"],
-    summary="Why these records were linked (NOT IMPLEMENTED YET: 501)",
+    summary="Why these records are one person: links, evidence, golden values, history",
     responses={**_ERRORS, **_REDIRECT},
 )
 def explain(context: Ctx, principal: Auth, request: Request, master_id: MasterIdPath) -> Response:
-    """Not implemented yet: answers 501 for a customer this token may read (404 otherwise)."""
+    """The one-person trace of `crm-hub explain` (managers, admins and services)."""
     if principal.role == "staff":
         raise Problem(403, "forbidden", "explanations need a manager, admin or service token")
     redirect = _locate(context, principal, request, master_id, "explain")
     if redirect is not None:
         return redirect
-    raise Problem(501, "not-implemented", "/explain is not built yet (engine pending)")
+    with context.store.read() as conn:
+        trace = explain_person(conn, master_id)
+    record_reads(context.store, principal, action="explain", path=request.url.path, status=200,
+                 master_ids=[master_id])  # fmt: skip
+    return json_response(trace)
 
 
 @router.post(
     "/match",
     tags=["engine"],
-    summary="Match one record online (NOT IMPLEMENTED YET: 501)",
+    summary="Is this record someone we know? Online match against every person",
     responses=_ERRORS,
 )
-def match(principal: Auth) -> Response:
-    """Not implemented yet: answers 501 to admin and service tokens, 403 to others."""
-    if principal.role not in ("admin", "service"):
-        raise Problem(403, "forbidden", "online matching needs an admin or service token")
-    raise Problem(501, "not-implemented", "POST /match is not built yet (engine pending)")
+def match(context: Ctx, principal: Matcher, request: Request, record: MatchIn) -> Response:
+    """Score one record against the store's people with the last resolve's model.
+
+    Answers the best master (or null), its probability and the decision (``rule:<name>``,
+    ``score`` or ``no``), with every candidate looked at. Writes nothing.
+    """
+    matcher = context.extra.get("matcher")
+    if not isinstance(matcher, OnlineMatcher):
+        matcher = context.extra["matcher"] = OnlineMatcher(context.store)
+    answer = matcher.match(record.model_dump(exclude_none=True))
+    record_reads(context.store, principal, action="match", path=request.url.path, status=200,
+                 master_ids=[answer.master_id])  # fmt: skip
+    return json_response(asdict(answer))
