@@ -93,7 +93,14 @@ def _resolve(store: Store, config: HubConfig) -> dict[str, Any]:
     return resolve_store(store).counts()
 
 
+def _profile(store: Store, config: HubConfig) -> dict[str, Any]:
+    from crm_hub.profile import build_profiles
+
+    return build_profiles(store, config).counts()
+
+
 STAGES: dict[str, Callable[[Store, HubConfig], dict[str, Any]]] = {
     "resolve": _resolve,
+    "profile": _profile,
 }
 """The stages after map, in order; each takes the store and config and returns its counts."""

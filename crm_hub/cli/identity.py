@@ -132,7 +132,7 @@ def _print_trace(trace: dict[str, Any]) -> None:
         for name, value in trace["golden"].items():
             golden.add_row(name, str(value.get("value")),
                            f"{value.get('source', '')}:{value.get('source_id', '')}",
-                           str(value.get("rule", "")), str(value.get("at", "")))  # fmt: skip
+                           str(value.get("rule", "")), str(value.get("at", ""))[:16])  # fmt: skip
         console.print(golden)
     for event in trace["events"]:
         others = ", ".join(event["other_ids"] or [])

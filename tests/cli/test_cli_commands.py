@@ -178,6 +178,12 @@ def test_people_resolve_explain_override_and_review(project: Path) -> None:
     }
     assert {r["link"]["reason"] for r in trace["records"]} == {"must_link"}
     assert [o["origin"] for o in trace["overrides"]] == ["review"]
+    golden = trace["golden"]["last_name"]
+    assert (golden["value"], golden["source"], golden["rule"]) == (
+        "Miller",
+        "newsletter",
+        "most_recent",
+    )
     assert json.loads(cli("resolve", "--json", cwd=project).stdout)["skipped"] is True
 
     inside = cli("identity", "never", jim_news, trace["master_id"], "--json", cwd=project)
