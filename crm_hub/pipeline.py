@@ -99,8 +99,20 @@ def _profile(store: Store, config: HubConfig) -> dict[str, Any]:
     return build_profiles(store, config).counts()
 
 
+def _segments(store: Store, config: HubConfig) -> dict[str, Any]:
+    from crm_hub.segments import evaluate_segments
+
+    if (
+        "segments" not in config.model_fields_set
+        and not config.resolve_path(config.segments).exists()
+    ):
+        return {"segments": 0}  # a project without segments (the file is optional by default)
+    return evaluate_segments(store, config).counts()
+
+
 STAGES: dict[str, Callable[[Store, HubConfig], dict[str, Any]]] = {
     "resolve": _resolve,
     "profile": _profile,
+    "segments": _segments,
 }
 """The stages after map, in order; each takes the store and config and returns its counts."""

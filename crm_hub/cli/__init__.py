@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from crm_hub.cli import db, identity, mapping, match, project, rejected, sandbox, serve, sync
+from crm_hub.cli import segments as segments_cli
 
 app = typer.Typer(
     name="crm-hub",
@@ -22,6 +23,7 @@ app = typer.Typer(
 
 for _module in (project, sync, mapping, identity, rejected, db, match, sandbox, serve):
     _module.register(app)
+segments_cli.register(app)
 
 
 def main() -> None:

@@ -115,6 +115,10 @@ class HubConfig(_Strict):
     schedules: dict[Name, ScheduleConfig] = Field(
         default_factory=dict, description="Schedules by name."
     )
+    segments: str = Field(
+        "mappings/segments.yaml",
+        description="Segment definitions file (relative to hub.yaml), read by the segments stage.",
+    )
     base_dir: Path = Field(Path("."), exclude=True, description="Folder holding hub.yaml.")
 
     def resolve_path(self, relative: str) -> Path:

@@ -528,7 +528,8 @@ profiles = Table(
 
 
 # --- Traits and segments (migration 0004). ------------------------------------------------------
-# One row of traits per active master; the trait registry (crm_hub/traits) defines each column.
+# One row of traits per active master; the trait registry (crm_hub/profile/traits) defines each
+# column.
 
 traits = Table(
     "traits",
@@ -542,6 +543,7 @@ traits = Table(
     Column("currency", String(3), nullable=True, comment="Currency of the money traits"),
     Column("total_spend", Money, nullable=True),
     Column("average_order_value", Money, nullable=True),
+    Column("spend_by_currency", JsonDocument(), nullable=True, comment="{currency: net spend}"),
     Column("spend_by_category", JsonDocument(), nullable=True),
     Column("visits_by_branch", JsonDocument(), nullable=True),
     Column("preferred_branch", String(64), nullable=True),
@@ -559,6 +561,9 @@ traits = Table(
     Column("days_to_birthday", Integer, nullable=True),
     Column("age_band", String(16), nullable=True),
     Column("open_balance", Money, nullable=True),
+    Column(
+        "balance_by_currency", JsonDocument(), nullable=True, comment="{currency: open balance}"
+    ),
     Column("overdue_amount", Money, nullable=True),
     Column("overdue_days", Integer, nullable=True),
     Column("email_opens", Integer, nullable=True),
@@ -570,6 +575,7 @@ traits = Table(
     Column("allergies", Text, nullable=True),
     Column("favourite_dish", Text, nullable=True),
     Column("preferences", JsonDocument(), nullable=True, comment="Other form answers"),
+    Column("values_hash", String(16), nullable=True, comment="Hash of the values: skip no-ops"),
     Column("computed_at", UtcDateTime(), nullable=False),
     Column("change_seq", BigInteger, nullable=False),
     Column("run_id", String(26), nullable=True),
@@ -584,6 +590,13 @@ segments = Table(
     Column("definition_hash", String(32), nullable=False),
     Column("member_count", Integer, nullable=False, default=0),
     Column("evaluated_at", UtcDateTime(), nullable=True),
+    Column(
+        "evaluated_change_seq",
+        BigInteger,
+        nullable=True,
+        comment="Store change_seq the members reflect (incremental runs start after it)",
+    ),
+    Column("evaluated_for", Date, nullable=True, comment="The day relative dates were taken from"),
 )
 
 segment_memberships = Table(

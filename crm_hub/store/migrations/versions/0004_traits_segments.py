@@ -37,6 +37,9 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(3), nullable=True, comment="Currency of the money traits"),
         sa.Column("total_spend", ExactDecimal(), nullable=True),
         sa.Column("average_order_value", ExactDecimal(), nullable=True),
+        sa.Column(
+            "spend_by_currency", JsonDocument(), nullable=True, comment="{currency: net spend}"
+        ),
         sa.Column("spend_by_category", JsonDocument(), nullable=True),
         sa.Column("visits_by_branch", JsonDocument(), nullable=True),
         sa.Column("preferred_branch", sa.String(64), nullable=True),
@@ -56,6 +59,9 @@ def upgrade() -> None:
         sa.Column("days_to_birthday", sa.Integer, nullable=True),
         sa.Column("age_band", sa.String(16), nullable=True),
         sa.Column("open_balance", ExactDecimal(), nullable=True),
+        sa.Column(
+            "balance_by_currency", JsonDocument(), nullable=True, comment="{currency: open balance}"
+        ),
         sa.Column("overdue_amount", ExactDecimal(), nullable=True),
         sa.Column("overdue_days", sa.Integer, nullable=True),
         sa.Column("email_opens", sa.Integer, nullable=True),
@@ -67,6 +73,9 @@ def upgrade() -> None:
         sa.Column("allergies", sa.Text, nullable=True),
         sa.Column("favourite_dish", sa.Text, nullable=True),
         sa.Column("preferences", JsonDocument(), nullable=True, comment="Other form answers"),
+        sa.Column(
+            "values_hash", sa.String(16), nullable=True, comment="Hash of the values: skip no-ops"
+        ),
         sa.Column("computed_at", UtcDateTime(), nullable=False),
         sa.Column("change_seq", sa.BigInteger, nullable=False),
         sa.Column("run_id", sa.String(26), nullable=True),
@@ -80,6 +89,18 @@ def upgrade() -> None:
         sa.Column("definition_hash", sa.String(32), nullable=False),
         sa.Column("member_count", sa.Integer, nullable=False),
         sa.Column("evaluated_at", UtcDateTime(), nullable=True),
+        sa.Column(
+            "evaluated_change_seq",
+            sa.BigInteger,
+            nullable=True,
+            comment="Store change_seq the members reflect (incremental runs start after it)",
+        ),
+        sa.Column(
+            "evaluated_for",
+            sa.Date,
+            nullable=True,
+            comment="The day relative dates were taken from",
+        ),
         sa.PrimaryKeyConstraint("name", name="pk_segments"),
     )
     op.create_table(

@@ -1,0 +1,224 @@
+"""The segments stage: evaluate every segment of ``mappings/segments.yaml`` against the store.
+
+Guarantees (DESIGN.md): definitions are data compiled to parameterised SQL; each segment's
+entries, exits, history and ``segments`` row are written in one transaction, so a crash leaves
+every segment either as it was or fully updated; running twice changes nothing the second time.
+
+Incremental: a segment whose definition did not change, and (when it uses relative dates)
+was evaluated for the same day, only looks at masters whose profile, traits or master row
+changed since its last evaluation. A changed definition re-evaluates everyone; a removed one
+makes its members exit. One run at a time (lease ``segments``), recorded in ``runs``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, update
+
+from crm_hub.config.models import HubConfig
+from crm_hub.errors import ConfigError, CrmHubError
+from crm_hub.logging import bind, get_logger
+from crm_hub.segments.compile import CompiledSegment, compile_segments
+from crm_hub.segments.members import Unit, apply_unit, existing_rows, remove_segment
+from crm_hub.segments.spec import LoadedSegments, load_segments
+from crm_hub.settings import get_settings
+from crm_hub.store.engine import Store
+from crm_hub.store.leases import hold_lease
+from crm_hub.store.runs import finish_run, new_run_id, start_run, utcnow
+from crm_hub.store.schema import runs
+
+__all__ = [
+    "SegmentOutcome",
+    "SegmentsResult",
+    "evaluate_segments",
+    "load_definitions",
+    "plan_unit",
+]
+
+log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class SegmentOutcome:
+    """One segment's evaluation: how (full, incremental, removed) and what moved."""
+
+    name: str
+    mode: str
+    entered: int = 0
+    exited: int = 0
+    members: int = 0
+    seconds: float = 0.0
+    values: dict[str, int] | None = None  # per segments: members per value's segment
+
+
+@dataclass(slots=True)
+class SegmentsResult:
+    """How a segments run ended."""
+
+    run_id: str
+    status: str = "succeeded"
+    segments: list[SegmentOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def counts(self) -> dict[str, Any]:
+        """The counts as stored in the runs table."""
+        return {
+            "segments": len(self.segments),
+            "entered": sum(s.entered for s in self.segments),
+            "exited": sum(s.exited for s in self.segments),
+            "removed": sum(1 for s in self.segments if s.mode == "removed"),
+            "seconds": self.seconds,
+        }
+
+
+def load_definitions(config: HubConfig) -> LoadedSegments:
+    """Load the segments file named by hub.yaml (``segments:``, default mappings/segments.yaml).
+
+    Raises:
+        ConfigError: the file is missing or broken (file:line).
+    """
+    return load_segments(config.resolve_path(config.segments), config.segments)
+
+
+def plan_unit(segment: CompiledSegment, rows: dict[str, Any], today: date) -> Unit:
+    """How to evaluate a segment now: incremental from its rows' watermark, or everyone."""
+    if segment.per is None:
+        mine = [rows[segment.name]] if segment.name in rows else []
+    else:
+        prefix = f"{segment.name}:"
+        mine = [row for name, row in rows.items() if name.startswith(prefix)]
+    since, reason = None, "matched"
+    if any(row.definition_hash != segment.definition_hash for row in mine):
+        reason = "definition_changed"
+    elif mine and all(
+        row.evaluated_change_seq is not None
+        and not (segment.uses_today and row.evaluated_for != today)
+        for row in mine
+    ):
+        since = min(int(row.evaluated_change_seq) for row in mine)
+    return Unit(
+        segment.name,
+        segment.description,
+        segment.definition_hash,
+        segment.expr,
+        segment.fields,
+        since,
+        reason,
+        segment.per.column if segment.per is not None else None,
+    )
+
+
+def _owner(name: str, compiled: dict[str, CompiledSegment]) -> str | None:
+    """The defined segment a stored segment row belongs to (None: no longer defined)."""
+    if name in compiled and compiled[name].per is None:
+        return name
+    parent, sep, _ = name.partition(":")
+    if sep and parent in compiled and compiled[parent].per is not None:
+        return parent
+    return None
+
+
+def _close_dead_runs(store: Store) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(and_(runs.c.stage == "segments", runs.c.status == "running"))
+            .values(status="failed", finished_at=utcnow(), error="interrupted: the process died")
+        )
+
+
+def _evaluate(
+    store: Store, compiled: dict[str, CompiledSegment], selected: list[str], today: date,
+    everything: bool, result: SegmentsResult,
+) -> None:  # fmt: skip
+    with store.read() as conn:
+        rows = existing_rows(conn)
+    for name in selected:
+        unit = plan_unit(compiled[name], rows, today)
+        started = time.monotonic()
+        with store.begin() as conn:
+            diff = apply_unit(conn, unit, dialect=store.dialect, now=utcnow(), today=today,
+                              run_id=result.run_id)  # fmt: skip
+        mode = "incremental" if unit.since is not None else "full"
+        result.segments.append(
+            SegmentOutcome(name, mode, diff.entered, diff.exited, sum(diff.members.values()),
+                           round(time.monotonic() - started, 3),
+                           diff.members if unit.per is not None else None)
+        )  # fmt: skip
+        log.info("segment evaluated", segment=name, mode=mode, entered=diff.entered,
+                 exited=diff.exited, members=sum(diff.members.values()))  # fmt: skip
+    if not everything:
+        return
+    for name in sorted(rows):
+        if _owner(name, compiled) is None:
+            started = time.monotonic()
+            with store.begin() as conn:
+                exited = remove_segment(conn, name, dialect=store.dialect, now=utcnow(),
+                                        run_id=result.run_id)  # fmt: skip
+            result.segments.append(
+                SegmentOutcome(name, "removed", 0, exited, 0, round(time.monotonic() - started, 3))
+            )
+            log.info("segment removed", segment=name, exited=exited)
+
+
+def evaluate_segments(
+    store: Store,
+    config: HubConfig,
+    *,
+    names: list[str] | None = None,
+    today: date | None = None,
+    wait: float = 0.0,
+    definitions: LoadedSegments | None = None,
+) -> SegmentsResult:
+    """Evaluate segments and record who entered and who exited: the segments stage's entry point.
+
+    Args:
+        store: the store.
+        config: hub.yaml (names the segments file).
+        names: only these segments (default: all, and members of removed segments exit).
+        today: the day relative dates count from (default: today in UTC).
+        wait: seconds to wait when another segments run holds the lease.
+        definitions: an already loaded segments file (default: load the one hub.yaml names).
+
+    Raises:
+        ConfigError: the file is missing or broken, or a name is not defined (nothing written).
+        BusyError: another segments run is going on.
+        CrmHubError: the store failed; segments committed before it are kept.
+    """
+    loaded = definitions if definitions is not None else load_definitions(config)
+    day = today or utcnow().date()
+    compiled = compile_segments(loaded, dialect=store.dialect, today=day)
+    unknown = [n for n in names or [] if n not in compiled]
+    if unknown:
+        known = ", ".join(sorted(compiled)) or "none"
+        raise ConfigError(
+            f"no segment named {', '.join(unknown)} in {loaded.display} (segments: {known})"
+        )
+    selected = list(dict.fromkeys(names)) if names else list(compiled)
+    run_id = new_run_id()
+    bind(run_id=run_id, stage="segments")
+    ttl = get_settings().sync.lease_ttl_seconds
+    with hold_lease(store, "segments", run_id, ttl=ttl, wait=wait):
+        _close_dead_runs(store)
+        with store.begin() as conn:
+            start_run(conn, run_id, "segments", None)
+        result, started = SegmentsResult(run_id=run_id), time.monotonic()
+        try:
+            _evaluate(store, compiled, selected, day, not names, result)
+        except Exception as exc:
+            result.status = "failed"
+            result.error = exc.message if isinstance(exc, CrmHubError) else f"{exc!r}"
+            result.seconds = round(time.monotonic() - started, 3)
+            with store.begin() as conn:
+                finish_run(conn, run_id, counts=result.counts(), error=result.error)
+            log.error("segments failed", error=result.error)
+            raise
+        result.seconds = round(time.monotonic() - started, 3)
+        with store.begin() as conn:
+            finish_run(conn, run_id, counts=result.counts())
+        return result
