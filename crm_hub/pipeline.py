@@ -99,6 +99,12 @@ def _profile(store: Store, config: HubConfig) -> dict[str, Any]:
     return build_profiles(store, config).counts()
 
 
+def _traits(store: Store, config: HubConfig) -> dict[str, Any]:
+    from crm_hub.profile.traits import compute_traits
+
+    return compute_traits(store, config).counts()
+
+
 def _segments(store: Store, config: HubConfig) -> dict[str, Any]:
     from crm_hub.segments import evaluate_segments
 
@@ -113,6 +119,7 @@ def _segments(store: Store, config: HubConfig) -> dict[str, Any]:
 STAGES: dict[str, Callable[[Store, HubConfig], dict[str, Any]]] = {
     "resolve": _resolve,
     "profile": _profile,
+    "traits": _traits,
     "segments": _segments,
 }
 """The stages after map, in order; each takes the store and config and returns its counts."""

@@ -1,0 +1,61 @@
+"""From the frames the loader read to one row of traits per master (pure: no store access)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from crm_hub.profile.traits.activity import line_traits, main_currency, order_traits
+from crm_hub.profile.traits.clv import fit_clv, predict_clv
+from crm_hub.profile.traits.load import Frames
+from crm_hub.profile.traits.person import (
+    email_traits,
+    epoch_day,
+    invoice_currency,
+    money_owed,
+    person_traits,
+)
+from crm_hub.profile.traits.registry import TRAITS
+from crm_hub.profile.traits.scores import fit_scores, score_traits
+
+__all__ = ["compute", "fit_model"]
+
+
+def fit_model(traits: pd.DataFrame, today: date) -> dict[str, Any]:
+    """The day's population model: RFM cut points, median rhythm, CLV parameters."""
+    scores = fit_scores(traits)
+    with_churn = traits.assign(churn_risk=score_traits(traits, scores)["churn_risk"])
+    return {"day": today.isoformat(), "scores": scores, "clv": fit_clv(with_churn)}
+
+
+def compute(
+    frames: Frames, today: date, model: dict[str, Any] | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every trait per master (index: code), and the model used (fitted here when None).
+
+    Money traits are fixed-point integers (1/10,000), times epoch seconds, dates ``date``.
+    """
+    n = len(frames.master_ids)
+    day = epoch_day(today)
+    main = main_currency(frames.orders)
+    main = main.combine_first(invoice_currency(frames.invoices)) if n else main
+    traits = order_traits(frames.orders, main, n, day)
+    traits = traits.join(line_traits(frames.lines, main, n))
+    owed = money_owed(frames.invoices, frames.payments, main, traits["_spend"], n, day)
+    traits = traits.join(owed)
+    traits = traits.join(person_traits(frames.customers, frames.profiles, n, today))
+    traits = traits.join(email_traits(frames.customers, frames.events, n))
+    if model is None:
+        model = fit_model(traits, today)
+    traits = traits.join(score_traits(traits, model["scores"]))
+    traits["predicted_clv"] = predict_clv(traits, model["clv"])
+    currency = main.reindex(traits.index)
+    traits["currency"] = currency.where(currency.notna() & (currency != ""), None)
+    traits["total_spend"] = traits["_spend"]
+    traits["average_order_value"] = traits["_aov"]
+    traits["open_balance"] = traits["_open"]
+    traits["overdue_amount"] = traits["_overdue"]
+    traits["ltv"] = traits["_ltv"]
+    return traits[list(TRAITS)], model

@@ -1,0 +1,324 @@
+"""The traits stage: recompute the traits of the masters whose inputs changed.
+
+Incremental by default. The watermark (``identity_state`` row ``traits_watermark``) remembers,
+per canonical table and source, the highest ``raw_change_seq`` seen (the map stage writes a
+source's rows in that order, so a later row always has a higher one), and the store-wide
+``change_seq`` for links, masters and profiles. A run recomputes the masters reached by rows
+past it. Date-relative traits (days since the last order, days to the birthday, overdue days,
+churn risk, RFM recency) and the population model (RFM cut points, CLV fit) move with the day:
+**the first run of each day is a full run**, which also repairs anything an incremental run
+cannot see (a mapping replayed or re-mapped with old sequence numbers). Later runs that day
+reuse the day's model, so a master scores the same whichever run computed it.
+
+Only rows whose values changed are written (compared by ``values_hash``), each batch with a
+new ``change_seq``; rows of masters no longer active are deleted. The watermark and model are
+saved with the last batch: a crash loses nothing, and the rerun rewrites nothing already
+written. One run at a time (lease ``traits``); every run has a ``runs`` row (stage
+``traits``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+
+from crm_hub.config.models import HubConfig
+from crm_hub.errors import CrmHubError
+from crm_hub.logging import bind, get_logger
+from crm_hub.profile.traits.compute import compute
+from crm_hub.profile.traits.load import load_frames, prepare_scope
+from crm_hub.profile.traits.write import delete_rows, row_texts, stored_hashes, write_rows
+from crm_hub.settings import get_settings
+from crm_hub.store.engine import Store
+from crm_hub.store.leases import hold_lease
+from crm_hub.store.raw import next_change_seq
+from crm_hub.store.runs import finish_run, new_run_id, record_progress, start_run, utcnow
+from crm_hub.store.schema import identity_state, map_watermarks, runs
+from crm_hub.store.upsert import upsert
+
+__all__ = ["WATERMARK", "MODEL", "TraitsResult", "compute_traits"]
+
+log = get_logger(__name__)
+
+WATERMARK = "traits_watermark"
+MODEL = "traits_model"
+WRITE_BATCH = 100_000
+
+# Canonical table → the column naming its customer (payments also reach theirs via invoices).
+_CUSTOMER_KEY = {
+    "source_customers": "source_id",
+    "orders": "customer_source_id",
+    "invoices": "customer_source_id",
+    "payments": "customer_source_id",
+    "events": "customer_source_id",
+}
+
+
+@dataclass(slots=True)
+class TraitsResult:
+    """How a traits run ended."""
+
+    run_id: str
+    status: str = "succeeded"
+    mode: str = "incremental"  # full, incremental
+    reason: str = ""  # why full, e.g. "new day"
+    masters: int = 0  # masters computed
+    written: int = 0  # rows whose values changed
+    unchanged: int = 0
+    deleted: int = 0  # rows of masters no longer active
+    clv_model: str = ""
+    seconds: float = 0.0
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, Any]:
+        """The counts as stored in the runs table."""
+        data = asdict(self)
+        for key in ("run_id", "status", "error"):
+            data.pop(key)
+        return data
+
+
+def _state(conn: Connection, name: str) -> dict[str, Any] | None:
+    value = conn.execute(
+        select(identity_state.c.value).where(identity_state.c.name == name)
+    ).scalar()
+    return value if isinstance(value, dict) else None
+
+
+def _save_state(conn: Connection, name: str, value: dict[str, Any], now: datetime) -> None:
+    upsert(conn, identity_state, [{"name": name, "value": value, "updated_at": now}],
+           keys=["name"], update=["value", "updated_at"])  # fmt: skip
+
+
+def _current_seq(conn: Connection) -> int:
+    value = conn.exec_driver_sql("SELECT value FROM counters WHERE name = 'change_seq'").scalar()
+    return int(value or 0)
+
+
+def _maps(conn: Connection) -> dict[str, str]:
+    rows = conn.execute(select(map_watermarks.c.source, map_watermarks.c.mapping_hash))
+    return {str(s): str(h) for s, h in rows}
+
+
+def _canonical_marks(conn: Connection) -> dict[str, dict[str, int]]:
+    """Per table and source, the highest raw_change_seq (a full run's starting watermark)."""
+    marks: dict[str, dict[str, int]] = {}
+    for table in _CUSTOMER_KEY:
+        rows = conn.exec_driver_sql(
+            f"SELECT source, MAX(raw_change_seq) FROM {table} GROUP BY source"
+        )
+        marks[table] = {str(s): int(m) for s, m in rows}
+    return marks
+
+
+def _changed_masters(
+    conn: Connection, mark: dict[str, Any], seq_now: int
+) -> tuple[set[str], dict[str, dict[str, int]]]:
+    """Masters whose inputs changed after ``mark``, and the canonical watermarks moved on."""
+    pg = conn.dialect.name == "postgresql"
+    p = "%s" if pg else "?"
+    found: set[str] = set()
+    since = int(mark.get("change_seq", 0))
+    for table in ("master_links", "masters", "profiles"):
+        rows = conn.exec_driver_sql(
+            f"SELECT master_id FROM {table} WHERE change_seq > {p} AND change_seq <= {p}",
+            (since, seq_now),
+        )
+        found.update(str(r[0]) for r in rows)
+    old: dict[str, dict[str, int]] = mark.get("canonical", {})
+    marks = {table: dict(old.get(table, {})) for table in _CUSTOMER_KEY}
+    sources = set(_maps(conn)) | {s for per in old.values() for s in per}
+    for table, key in _CUSTOMER_KEY.items():
+        via_invoice = (
+            "LEFT JOIN invoices i ON i.source = t.source AND i.source_id = t.invoice_source_id "
+            "LEFT JOIN master_links li ON li.source = i.source "
+            "AND li.source_id = i.customer_source_id"
+            if table == "payments"
+            else ""
+        )
+        second = ", li.master_id" if table == "payments" else ", NULL"
+        for source in sorted(sources):
+            hi = marks[table].get(source, 0)
+            found_rows = conn.exec_driver_sql(
+                f"SELECT t.raw_change_seq, l.master_id{second} FROM {table} t "
+                f"LEFT JOIN master_links l ON l.source = t.source AND l.source_id = t.{key} "
+                # `|| ''` keeps SQLite on the raw_change_seq index, off (source, source_id).
+                f"{via_invoice} WHERE t.source || '' = {p} AND t.raw_change_seq > {p}",
+                (source, hi),
+            ).all()
+            for raw_seq, master, other in found_rows:
+                hi = max(hi, int(raw_seq))
+                found.update(str(m) for m in (master, other) if m is not None)
+            if hi:
+                marks[table][source] = hi
+    return found, marks
+
+
+@dataclass(slots=True)
+class _Plan:
+    full: bool
+    reason: str
+    scope: set[str] | None  # None: every active master
+    mark: dict[str, Any]
+    model: dict[str, Any] | None
+
+
+def _plan(conn: Connection, full: bool, today: date) -> _Plan:
+    mark = _state(conn, WATERMARK)
+    model = _state(conn, MODEL)
+    seq_now = _current_seq(conn)
+    maps = _maps(conn)
+    reason = ""
+    if full:
+        reason = "asked"
+    elif mark is None or model is None:
+        reason = "first run"
+    elif mark.get("day") != today.isoformat() or model.get("day") != today.isoformat():
+        reason = "new day"
+    elif any(mark.get("maps", {}).get(s) not in (None, h) for s, h in maps.items()):
+        reason = "a mapping changed"
+    new_mark: dict[str, Any] = {"day": today.isoformat(), "change_seq": seq_now, "maps": maps}
+    if reason:
+        new_mark["canonical"] = _canonical_marks(conn)
+        return _Plan(True, reason, None, new_mark, None)
+    assert mark is not None
+    scope, canonical = _changed_masters(conn, mark, seq_now)
+    new_mark["canonical"] = canonical
+    return _Plan(False, "", scope, new_mark, model)
+
+
+def _read_phase(
+    store: Store, full: bool, today: date, result: TraitsResult
+) -> tuple[_Plan, list[str], list[tuple[Any, ...]], list[str]]:
+    """One consistent snapshot: plan, read, compute, diff. Returns rows to write."""
+    with store.engine.connect() as raw_conn:
+        conn = raw_conn
+        if store.dialect == "postgresql":
+            conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            conn = raw_conn.execution_options(crm_hub_readonly=True)
+        with conn.begin():
+            started = time.monotonic()
+            plan = _plan(conn, full, today)
+            result.mode, result.reason = ("full", plan.reason) if plan.full else ("incremental", "")
+            ids = prepare_scope(conn, plan.scope)
+            result.timings["plan"] = round(time.monotonic() - started, 3)
+            if plan.scope is not None and not plan.scope:
+                return plan, [], [], []
+            frames = load_frames(conn, ids, few=plan.scope is not None)
+            result.timings["read"] = round(time.monotonic() - started, 3)
+            traits, plan.model = compute(frames, today, plan.model)
+            result.timings["compute"] = round(time.monotonic() - started, 3)
+            texts = row_texts(traits)
+            stored = stored_hashes(conn)
+            result.timings["diff"] = round(time.monotonic() - started, 3)
+    result.masters = len(ids)
+    result.clv_model = str(plan.model["clv"].get("model", "")) if plan.model else ""
+    changed = [
+        i for i, (m, h) in enumerate(zip(ids, texts["values_hash"], strict=True))
+        if stored.get(m) != h
+    ]  # fmt: skip
+    result.unchanged = len(ids) - len(changed)
+    columns = [texts[c].to_numpy() for c in texts.columns]
+    rows = [(ids[i], *(col[i] for col in columns)) for i in changed]
+    gone = sorted(plan.scope - set(ids)) if plan.scope is not None else []
+    return plan, ids, rows, gone
+
+
+def _close_dead_runs(store: Store) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(and_(runs.c.stage == "traits", runs.c.status == "running"))
+            .values(status="failed", finished_at=utcnow(), error="interrupted: the process died")
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, CrmHubError) else f"{type(exc).__name__}: {exc}"
+
+
+def compute_traits(
+    store: Store,
+    config: HubConfig | None = None,
+    *,
+    full: bool = False,
+    today: date | None = None,
+    on_progress: Callable[[TraitsResult], None] | None = None,
+    wait: float = 0.0,
+) -> TraitsResult:
+    """Recompute the traits of masters whose inputs changed (every master when ``full``).
+
+    Args:
+        store: the store.
+        config: the hub configuration (not needed yet; kept for the flow's uniform call).
+        full: recompute every active master and refit the day's model.
+        today: the day date-relative traits are computed for (default: today in UTC).
+        on_progress: called with the result after each phase and written batch.
+        wait: seconds to wait for a running traits stage before giving up.
+
+    Raises:
+        BusyError: another traits run holds the lease.
+        CrmHubError: the store failed; batches committed before it are kept.
+    """
+    del config
+    day = today or datetime.now(UTC).date()
+    run_id = new_run_id()
+    bind(run_id=run_id, stage="traits", source=None)
+    ttl = get_settings().sync.lease_ttl_seconds
+    with hold_lease(store, "traits", run_id, ttl=ttl, wait=wait):
+        _close_dead_runs(store)
+        with store.begin() as conn:
+            start_run(conn, run_id, "traits", None)
+        result, started = TraitsResult(run_id=run_id), time.monotonic()
+        try:
+            _run(store, day, full, result, on_progress)
+        except Exception as exc:
+            result.status, result.error = "failed", _describe(exc)
+            result.seconds = round(time.monotonic() - started, 3)
+            with store.begin() as conn:
+                finish_run(conn, run_id, counts=result.counts(), error=result.error)
+            log.error("traits failed", error=result.error)
+            raise
+        result.seconds = round(time.monotonic() - started, 3)
+        with store.begin() as conn:
+            finish_run(conn, run_id, counts=result.counts())
+        log.info("traits finished", mode=result.mode, masters=result.masters,
+                 written=result.written, deleted=result.deleted)  # fmt: skip
+        return result
+
+
+def _run(
+    store: Store,
+    day: date,
+    full: bool,
+    result: TraitsResult,
+    on_progress: Callable[[TraitsResult], None] | None,
+) -> None:
+    started = time.monotonic()
+    plan, _ids, rows, gone = _read_phase(store, full, day, result)
+    if on_progress is not None:
+        on_progress(result)
+    batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
+    for number, batch in enumerate(batches, start=1):
+        now = utcnow()
+        with store.begin() as conn:
+            if batch:
+                seq = next_change_seq(conn)
+                write_rows(conn, batch, now=now, seq=seq, run_id=result.run_id)
+                result.written += len(batch)
+            if number == len(batches):
+                result.deleted = delete_rows(conn, None if plan.full else gone)
+                _save_state(conn, WATERMARK, plan.mark, now)
+                if plan.model is not None:
+                    _save_state(conn, MODEL, plan.model, now)
+            record_progress(conn, result.run_id, result.counts())
+        if on_progress is not None:
+            on_progress(result)
+    result.timings["write"] = round(time.monotonic() - started, 3)
