@@ -33,8 +33,33 @@ def register(app: typer.Typer) -> None:
 def init_command(
     directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
     force: Annotated[bool, typer.Option(help="Overwrite files that already exist.")] = False,
+    vendors: Annotated[
+        bool,
+        typer.Option(
+            "--vendors",
+            help="Write the vendor demo instead: Square, Mailchimp, Typeform and QuickBooks "
+            "pointed at `crm-hub sandbox` (URL from $CRM_HUB_SANDBOX_URL, default "
+            "http://127.0.0.1:8765), with their mappings.",
+        ),
+    ] = False,
 ) -> None:
-    """Write a working example project (hub.yaml, sample data); then: cd DIR && crm-hub run."""
+    """Write a working example project (hub.yaml, sample data); then: cd DIR && crm-hub run.
+
+    With --vendors: the four shipped connectors against the vendor sandbox; start it first
+    (crm-hub sandbox --port 8765), then cd DIR && crm-hub run.
+    """
+    if vendors:
+        from crm_hub.demo_vendors import write_vendor_project
+
+        written_files = write_vendor_project(directory, force=force)
+        console.print(
+            f"Created the vendor demo in [bold]{directory}[/] ({len(written_files)} files)."
+        )
+        console.print(
+            "Next: [bold]crm-hub sandbox --port 8765[/] in another terminal, then "
+            f"[bold]cd {directory} && crm-hub check && crm-hub run && crm-hub status[/]"
+        )
+        return
     template = resources.files("crm_hub") / "templates" / "project"
     written = []
     with resources.as_file(template) as source:
