@@ -212,6 +212,19 @@ def _per_source(summary: RunSummary) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _segment_sizes(store: Store) -> dict[str, int]:
+    """Members per segment, as the segments stage left them."""
+    from sqlalchemy import select
+
+    from crm_hub.store.schema import segments
+
+    with store.read() as conn:
+        rows = conn.execute(
+            select(segments.c.name, segments.c.member_count).order_by(segments.c.name)
+        )
+        return {name: int(count) for name, count in rows}
+
+
 def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> dict[str, Any]:
     """Run the whole loop on the four vendor connectors against an in-process sandbox.
 
@@ -253,6 +266,7 @@ def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> d
             scores = truth_scores(store, config, truth)
             linked, people = _people(store)
             rejected = _rejections(store)
+            segments = _segment_sizes(store)
         finally:
             store.dispose()
     sources = _per_source(summary)
@@ -272,6 +286,8 @@ def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> d
         "truth": scores,
         "rejected": rejected,
         "resolve": summary.stages.get("resolve", {}),
+        "stages": dict(summary.stages),
+        "segments": segments,
         "failures": list(summary.failures),
         "seconds": round(time.perf_counter() - started, 2),
         "pipeline_seconds": round(ran, 2),
