@@ -274,7 +274,11 @@ def _write_links(
                         "reason": link["reason"], "probability": link["probability"],
                         "evidence": link["evidence"], "linked_at": now, "change_seq": seq,
                         "run_id": run_id})  # fmt: skip
-    for chunk in _chunks(changed):
+    fresh = [row for row in changed if (row["source"], row["source_id"]) not in previous]
+    for chunk in _chunks(fresh):  # plain inserts: far cheaper than upserts on a first run
+        conn.execute(master_links.insert(), chunk)
+    moved = [row for row in changed if (row["source"], row["source_id"]) in previous]
+    for chunk in _chunks(moved):
         upsert(conn, master_links, chunk, keys=["source", "source_id"],
                update=["master_id", "reason", "probability", "evidence", "linked_at",
                        "change_seq", "run_id"])  # fmt: skip
