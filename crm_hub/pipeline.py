@@ -116,10 +116,27 @@ def _segments(store: Store, config: HubConfig) -> dict[str, Any]:
     return evaluate_segments(store, config).counts()
 
 
+def _publish(store: Store, config: HubConfig) -> dict[str, Any]:
+    from crm_hub.publish import publish
+
+    results = publish(store, config)
+    failed = [
+        f"{r.destination}: {r.error}" for r in results if r.status in ("failed", "incomplete")
+    ]
+    if failed:
+        raise CrmHubError("; ".join(failed))
+    return {
+        "destinations": len(results),
+        **{key: sum(getattr(r, key) for r in results) for key in
+           ("considered", "sent", "confirmed", "rejected", "unchanged")},
+    }  # fmt: skip
+
+
 STAGES: dict[str, Callable[[Store, HubConfig], dict[str, Any]]] = {
     "resolve": _resolve,
     "profile": _profile,
     "traits": _traits,
     "segments": _segments,
+    "publish": _publish,
 }
 """The stages after map, in order; each takes the store and config and returns its counts."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ApiSettings", "LogSettings", "Settings", "SyncSettings", "get_settings"]
+__all__ = ["ApiSettings", "FlowSettings", "LogSettings", "Settings", "SyncSettings", "get_settings"]
 
 
 class LogSettings(BaseModel):
@@ -46,6 +46,17 @@ class ApiSettings(BaseModel):
     )
 
 
+class FlowSettings(BaseModel):
+    """The Prefect flows (`crm-hub deploy`, flows/)."""
+
+    retries: int = Field(
+        3, ge=0, le=20, description="Retries of a flow task after a retryable or busy failure."
+    )
+    retry_delay_seconds: float = Field(
+        60.0, ge=0, description="Seconds between a flow task's retries (doubling each time)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the process reads from its environment."""
 
@@ -59,6 +70,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Sync stage tuning.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="Read API.")
+    flows: FlowSettings = Field(default_factory=FlowSettings, description="Prefect flows.")
 
 
 def get_settings() -> Settings:

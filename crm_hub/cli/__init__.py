@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import typer
 
-from crm_hub.cli import db, identity, mapping, match, project, rejected, sandbox, serve, sync
-from crm_hub.cli import segments as segments_cli
+from crm_hub.cli import (
+    db,
+    deploy,
+    identity,
+    mapping,
+    match,
+    project,
+    publish,
+    rejected,
+    sandbox,
+    segments,
+    serve,
+    sync,
+)
 
 app = typer.Typer(
     name="crm-hub",
@@ -21,9 +33,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (project, sync, mapping, identity, rejected, db, match, sandbox, serve):
+# In the order `crm-hub --help` lists them: the loop's stages first, then tools.
+for _module in (project, sync, mapping, identity, segments, publish, deploy, rejected, serve, db,
+                match, sandbox):  # fmt: skip
     _module.register(app)
-segments_cli.register(app)
 
 
 def main() -> None:

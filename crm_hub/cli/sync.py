@@ -62,6 +62,12 @@ def run_command(config: ConfigOption = None, json_output: JsonOption = False) ->
     hub, store = load(config)
     with sync_progress(not json_output) as progress:
         summary = run_pipeline(store, hub, on_progress=progress)
+    if not summary.ok:
+        from crm_hub.alerts import Alert, send_failure_alert
+
+        alert = Alert(run="crm-hub run", failures=summary.failures, project=str(hub.base_dir))
+        for problem in send_failure_alert(hub.alerts, alert):
+            err_console.print(f"[yellow]alert not sent:[/] {problem}", highlight=False)
     _render(summary, json_output)
 
 

@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from crm_hub.config.destinations import DESTINATION_TYPES
 from crm_hub.config.models import NAME_RULE, SOURCE_TYPES, HubConfig, SourceConfig
 from crm_hub.errors import ConfigError
 from crm_hub.logging import redact, register_secret
@@ -162,9 +163,12 @@ def load_config(path: Path | str) -> HubConfig:
         source = _validate_source(str(name), raw, path, tree, problems)
         if source is not None:
             sources[str(name)] = source
+    destinations = _validate_destinations(data.pop("destinations", None), path, tree, problems)
     data["base_dir"] = path.resolve().parent
     try:
-        config = HubConfig.model_validate({**data, "sources": sources})
+        config = HubConfig.model_validate(
+            {**data, "sources": sources, "destinations": destinations}
+        )
     except ValidationError as exc:
         problems.extend(format_pydantic_errors(exc, HubConfig, path, tree))
         config = None
@@ -204,6 +208,34 @@ def _validate_source(
     except ValidationError as exc:
         problems.extend(format_pydantic_errors(exc, model, path, tree, loc))
         return None
+
+
+def _validate_destinations(
+    raw_all: Any, path: Path, tree: Any, problems: list[str]
+) -> dict[str, Any]:
+    """Validate each destination by its ``type`` (errors with file:line, like sources)."""
+    if raw_all is None:
+        return {}
+    if not isinstance(raw_all, dict):
+        problems.append(f"{_where(path, tree, ('destinations',))}: expected a mapping of names")
+        return {}
+    found: dict[str, Any] = {}
+    for name, raw in raw_all.items():
+        loc: tuple[str | int, ...] = ("destinations", name)
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        model = DESTINATION_TYPES.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            allowed = ", ".join(sorted(DESTINATION_TYPES))
+            problems.append(
+                f"{_where(path, tree, (*loc, 'type'))}: unknown destination type {kind!r}; "
+                f"allowed: {allowed}"
+            )
+            continue
+        try:
+            found[str(name)] = model.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(format_pydantic_errors(exc, model, path, tree, loc))
+    return found
 
 
 def _cross_checks(config: HubConfig, source_names: set[str], path: Path, tree: Any) -> list[str]:

@@ -10,10 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+
+from crm_hub.config.destinations import DestinationConfig
 
 __all__ = [
     "SOURCE_TYPES",
+    "AlertsConfig",
+    "EmailAlertConfig",
+    "WebhookAlertConfig",
     "FileSourceConfig",
     "HubConfig",
     "ScheduleConfig",
@@ -97,6 +102,54 @@ class ScheduleConfig(_Strict):
     sources: list[str] = Field(
         default_factory=list, description="Sources to sync (empty: all enabled sources)."
     )
+    timezone: str = Field(
+        "UTC", description="IANA time zone the cron is read in, e.g. Europe/London (DST-aware)."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. UTC, Europe/London)"
+            ) from None
+        return value
+
+
+class WebhookAlertConfig(_Strict):
+    """A URL that receives a JSON POST when a run fails (Slack, Teams, an incident tool...)."""
+
+    url: SecretStr = Field(
+        description="Receiver URL; it often holds a token: write it as ${ENV}. Never logged."
+    )
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Extra request headers (e.g. Authorization: ${ENV})."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Give up after this long.")
+
+
+class EmailAlertConfig(_Strict):
+    """An e-mail sent through an SMTP server when a run fails."""
+
+    to: list[str] = Field(min_length=1, description="Recipients, e.g. [ops@cafe.example].")
+    sender: str = Field(description="From address, e.g. crm-hub@cafe.example.")
+    smtp_host: str = Field(description="SMTP server host name.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 with STARTTLS).")
+    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+    username: str | None = Field(None, description="SMTP user, when the server needs a login.")
+    password: SecretStr | None = Field(None, description="SMTP password: write it as ${ENV}.")
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Give up after this long.")
+
+
+class AlertsConfig(_Strict):
+    """Where a failed run is reported, besides the error log line (each part optional)."""
+
+    webhook: WebhookAlertConfig | None = Field(None, description="POST a JSON alert here.")
+    email: EmailAlertConfig | None = Field(None, description="Send an alert e-mail.")
 
 
 class HubConfig(_Strict):
@@ -109,11 +162,14 @@ class HubConfig(_Strict):
         "postgresql+psycopg://user@host/db.",
     )
     sources: dict[Name, SourceConfig] = Field(default_factory=dict, description="Sources by name.")
-    destinations: dict[Name, dict[str, Any]] = Field(
-        default_factory=dict, description="Destinations by name (publish stage)."
+    destinations: dict[Name, DestinationConfig] = Field(
+        default_factory=dict, description="Destinations by name (publish stage), typed by `type`."
     )
     schedules: dict[Name, ScheduleConfig] = Field(
         default_factory=dict, description="Schedules by name."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="Where failed runs are reported."
     )
     segments: str = Field(
         "mappings/segments.yaml",
