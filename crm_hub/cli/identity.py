@@ -6,6 +6,8 @@ The engine (pandas, numpy) loads inside the commands, never at CLI start-up.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,6 +26,8 @@ identity_app = typer.Typer(
 review_app = typer.Typer(help="Pairs the matcher was unsure about, for a person to decide.")
 
 PERSON_HELP = "A master id (m_...), a record (SOURCE:SOURCE_ID), an e-mail or a phone number."
+Person = Annotated[str, typer.Argument(help=PERSON_HELP)]
+Note = Annotated[str | None, typer.Option(help="Why, for the next person reading it.")]
 NoResolve = Annotated[
     bool, typer.Option("--no-resolve", help="Store the override only; apply it on the next run.")
 ]
@@ -76,7 +80,7 @@ def resolve_command(
 
 @handle_errors
 def explain_command(
-    person: Annotated[str, typer.Argument(help=PERSON_HELP)],
+    person: Person,
     region: Annotated[
         str, typer.Option(help="Country assumed for a phone number without +code.")
     ] = "GB",
@@ -155,12 +159,27 @@ def _apply(store: Store, count: int, no_resolve: bool, json_output: bool) -> Non
     _report(_resolve(store), json_output)
 
 
+def _override(
+    config: Path | None,
+    change: Callable[..., int],
+    *args: Any,
+    no_resolve: bool,
+    json_output: bool,
+    **kwargs: Any,
+) -> None:
+    """Store an override with ``change(conn, *args, **kwargs)``, then re-resolve."""
+    _, store = load(config)
+    with store.begin() as conn:
+        count = change(conn, *args, **kwargs)
+    _apply(store, count, no_resolve, json_output)
+
+
 @identity_app.command("merge")
 @handle_errors
 def merge_command(
-    a: Annotated[str, typer.Argument(help=PERSON_HELP)],
-    b: Annotated[str, typer.Argument(help=PERSON_HELP)],
-    note: Annotated[str | None, typer.Option(help="Why, for the next person reading it.")] = None,
+    a: Person,
+    b: Person,
+    note: Note = None,
     no_resolve: NoResolve = False,
     config: ConfigOption = None,
     json_output: JsonOption = False,
@@ -168,18 +187,15 @@ def merge_command(
     """Declare A and B the same person (a must-link), then re-resolve."""
     from crm_hub.identity.manage import merge
 
-    _, store = load(config)
-    with store.begin() as conn:
-        count = merge(conn, a, b, note=note)
-    _apply(store, count, no_resolve, json_output)
+    _override(config, merge, a, b, note=note, no_resolve=no_resolve, json_output=json_output)
 
 
 @identity_app.command("never")
 @handle_errors
 def never_command(
-    a: Annotated[str, typer.Argument(help=PERSON_HELP)],
-    b: Annotated[str, typer.Argument(help=PERSON_HELP)],
-    note: Annotated[str | None, typer.Option(help="Why, for the next person reading it.")] = None,
+    a: Person,
+    b: Person,
+    note: Note = None,
     no_resolve: NoResolve = False,
     config: ConfigOption = None,
     json_output: JsonOption = False,
@@ -187,10 +203,7 @@ def never_command(
     """Declare A and B different people, for good (cannot-links), then re-resolve."""
     from crm_hub.identity.manage import never
 
-    _, store = load(config)
-    with store.begin() as conn:
-        count = never(conn, a, b, note=note)
-    _apply(store, count, no_resolve, json_output)
+    _override(config, never, a, b, note=note, no_resolve=no_resolve, json_output=json_output)
 
 
 @identity_app.command("split")
@@ -201,7 +214,7 @@ def split_command(
         list[str],
         typer.Argument(help="Records to take out, as SOURCE:SOURCE_ID; they stay together."),
     ],
-    note: Annotated[str | None, typer.Option(help="Why, for the next person reading it.")] = None,
+    note: Note = None,
     no_resolve: NoResolve = False,
     config: ConfigOption = None,
     json_output: JsonOption = False,
@@ -210,10 +223,8 @@ def split_command(
     from crm_hub.identity.manage import split
     from crm_hub.identity.stage import record_keys
 
-    _, store = load(config)
-    with store.begin() as conn:
-        count = split(conn, master, record_keys(records), note=note)
-    _apply(store, count, no_resolve, json_output)
+    _override(config, split, master, record_keys(records), note=note, no_resolve=no_resolve,
+              json_output=json_output)  # fmt: skip
 
 
 @identity_app.command("overrides")

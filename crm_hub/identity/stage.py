@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, func, select, true, tuple_, update
+from sqlalchemy import Connection, delete, func, select, true, tuple_
 
 from crm_hub.errors import ConfigError
 from crm_hub.identity.ids import master_id_for
@@ -33,12 +33,10 @@ from crm_hub.identity.online import STORE_COLUMNS, birth_iso, load_model, save_m
 from crm_hub.identity.overrides import Overrides, RecordKey
 from crm_hub.identity.resolve import Resolution, ResolutionStats, resolve
 from crm_hub.identity.settings import MatchSettings
-from crm_hub.logging import bind, get_logger
-from crm_hub.settings import get_settings
+from crm_hub.logging import get_logger
 from crm_hub.store.engine import Store
-from crm_hub.store.leases import hold_lease
 from crm_hub.store.raw import next_change_seq
-from crm_hub.store.runs import finish_run, new_run_id, start_run, utcnow
+from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import (
     identity_overrides,
     identity_state,
@@ -46,9 +44,9 @@ from crm_hub.store.schema import (
     master_links,
     masters,
     review_queue,
-    runs,
     source_customers,
 )
+from crm_hub.store.stage_run import run_stage
 from crm_hub.store.upsert import upsert
 
 __all__ = ["ResolveResult", "StableIds", "load_overrides", "record_keys", "resolve_store"]
@@ -427,30 +425,12 @@ def resolve_store(
         BusyError: another resolve runs.
         ConfigError: the overrides contradict each other.
     """
-    run_id = new_run_id()
-    bind(run_id=run_id, stage="resolve")
-    result = ResolveResult(run_id=run_id)
-    started = time.monotonic()
-    with hold_lease(store, "resolve", run_id, ttl=get_settings().sync.lease_ttl_seconds, wait=wait):
-        with store.begin() as conn:
-            conn.execute(update(runs).where(and_(runs.c.stage == "resolve",
-                                                 runs.c.status == "running"))
-                .values(status="failed", finished_at=utcnow(),
-                        error="interrupted: the process died"))  # fmt: skip
-            start_run(conn, run_id, "resolve", None)
-        try:
-            _resolve(store, settings, force, on_step, result, incremental_from)
-        except Exception as exc:
-            result.status = "failed"
-            with store.begin() as conn:
-                finish_run(conn, run_id, counts=result.counts(), error=str(exc))
-            raise
-        result.seconds = round(time.monotonic() - started, 3)
-        with store.begin() as conn:
-            finish_run(conn, run_id, counts=result.counts())
-    log.info("resolve finished", records=result.records, masters=result.masters,
-             merged=result.merged, split=result.split)  # fmt: skip
-    return result
+
+    def work(result: ResolveResult) -> None:
+        _resolve(store, settings, force, on_step, result, incremental_from)
+
+    return run_stage(store, "resolve", lambda run_id: ResolveResult(run_id=run_id), work,
+                     wait=wait)  # fmt: skip
 
 
 def _resolve(

@@ -17,20 +17,18 @@ A changed ``survivorship.yaml`` recomputes every profile.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, and_, delete, select, type_coerce, update
+from sqlalchemy import Connection, Text, and_, delete, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm_hub.config.models import HubConfig
-from crm_hub.errors import CrmHubError
-from crm_hub.logging import bind, get_logger
+from crm_hub.logging import get_logger
 from crm_hub.profile.changes import Mark, changed_masters, current_mark, load_mark, save_mark
 from crm_hub.profile.merge import CONTENT_COLUMNS, MEMBER_COLUMNS, Member, Merger
 from crm_hub.profile.survivorship import (
@@ -38,18 +36,16 @@ from crm_hub.profile.survivorship import (
     builtin_survivorship,
     load_survivorship,
 )
-from crm_hub.settings import get_settings
 from crm_hub.store.engine import Store
-from crm_hub.store.leases import hold_lease
 from crm_hub.store.raw import next_change_seq
-from crm_hub.store.runs import finish_run, new_run_id, record_progress, start_run, utcnow
+from crm_hub.store.runs import record_progress, utcnow
 from crm_hub.store.schema import (
     master_links,
     masters,
     profiles,
-    runs,
     source_customers,
 )
+from crm_hub.store.stage_run import run_stage
 
 __all__ = ["BATCH_SIZE", "SURVIVORSHIP_FILE", "ProfileResult", "build_profiles", "survivorship_for"]
 
@@ -316,15 +312,6 @@ def _with_last(pages: Iterable[list[str]]) -> Iterator[tuple[list[str], bool]]:
     yield current, True
 
 
-def _close_dead_runs(store: Store) -> None:
-    with store.begin() as conn:
-        conn.execute(
-            update(runs)
-            .where(and_(runs.c.stage == "profile", runs.c.status == "running"))
-            .values(status="failed", finished_at=utcnow(), error="interrupted: the process died")
-        )
-
-
 def build_profiles(
     store: Store,
     config: HubConfig,
@@ -351,26 +338,9 @@ def build_profiles(
         CrmHubError: the store failed; batches committed before it are kept.
     """
     rules = survivorship_for(config)
-    run_id = new_run_id()
-    bind(run_id=run_id, stage="profile")
-    ttl = get_settings().sync.lease_ttl_seconds
-    with hold_lease(store, "profile", run_id, ttl=ttl, wait=wait):
-        _close_dead_runs(store)
-        with store.begin() as conn:
-            start_run(conn, run_id, "profile", None)
-        result, started = ProfileResult(run_id=run_id), time.monotonic()
-        try:
-            _work(store, config, rules, result, full, batch_size, on_progress)
-        except Exception as exc:
-            error = exc.message if isinstance(exc, CrmHubError) else f"{type(exc).__name__}: {exc}"
-            result.seconds = round(time.monotonic() - started, 3)
-            with store.begin() as conn:
-                finish_run(conn, run_id, counts=result.counts(), error=error)
-            log.error("profile failed", error=error)
-            raise
-        result.seconds = round(time.monotonic() - started, 3)
-        with store.begin() as conn:
-            finish_run(conn, run_id, counts=result.counts())
-        log.info("profile finished", masters=result.masters_read,
-                 written=result.profiles_written, removed=result.removed)  # fmt: skip
-        return result
+
+    def work(result: ProfileResult) -> None:
+        _work(store, config, rules, result, full, batch_size, on_progress)
+
+    return run_stage(store, "profile", lambda run_id: ProfileResult(run_id=run_id), work,
+                     wait=wait)  # fmt: skip

@@ -17,19 +17,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, update
-
 from crm_hub.config.models import HubConfig
-from crm_hub.errors import ConfigError, CrmHubError
-from crm_hub.logging import bind, get_logger
+from crm_hub.errors import ConfigError
+from crm_hub.logging import get_logger
 from crm_hub.segments.compile import CompiledSegment, compile_segments
 from crm_hub.segments.members import Unit, apply_unit, existing_rows, remove_segment
 from crm_hub.segments.spec import LoadedSegments, load_segments
-from crm_hub.settings import get_settings
 from crm_hub.store.engine import Store
-from crm_hub.store.leases import hold_lease
-from crm_hub.store.runs import finish_run, new_run_id, start_run, utcnow
-from crm_hub.store.schema import runs
+from crm_hub.store.runs import utcnow
+from crm_hub.store.stage_run import run_stage
 
 __all__ = [
     "SegmentOutcome",
@@ -123,15 +119,6 @@ def _owner(name: str, compiled: dict[str, CompiledSegment]) -> str | None:
     return None
 
 
-def _close_dead_runs(store: Store) -> None:
-    with store.begin() as conn:
-        conn.execute(
-            update(runs)
-            .where(and_(runs.c.stage == "segments", runs.c.status == "running"))
-            .values(status="failed", finished_at=utcnow(), error="interrupted: the process died")
-        )
-
-
 def _evaluate(
     store: Store, compiled: dict[str, CompiledSegment], selected: list[str], today: date,
     everything: bool, result: SegmentsResult,
@@ -200,25 +187,9 @@ def evaluate_segments(
             f"no segment named {', '.join(unknown)} in {loaded.display} (segments: {known})"
         )
     selected = list(dict.fromkeys(names)) if names else list(compiled)
-    run_id = new_run_id()
-    bind(run_id=run_id, stage="segments")
-    ttl = get_settings().sync.lease_ttl_seconds
-    with hold_lease(store, "segments", run_id, ttl=ttl, wait=wait):
-        _close_dead_runs(store)
-        with store.begin() as conn:
-            start_run(conn, run_id, "segments", None)
-        result, started = SegmentsResult(run_id=run_id), time.monotonic()
-        try:
-            _evaluate(store, compiled, selected, day, not names, result)
-        except Exception as exc:
-            result.status = "failed"
-            result.error = exc.message if isinstance(exc, CrmHubError) else f"{exc!r}"
-            result.seconds = round(time.monotonic() - started, 3)
-            with store.begin() as conn:
-                finish_run(conn, run_id, counts=result.counts(), error=result.error)
-            log.error("segments failed", error=result.error)
-            raise
-        result.seconds = round(time.monotonic() - started, 3)
-        with store.begin() as conn:
-            finish_run(conn, run_id, counts=result.counts())
-        return result
+
+    def work(result: SegmentsResult) -> None:
+        _evaluate(store, compiled, selected, day, not names, result)
+
+    return run_stage(store, "segments", lambda run_id: SegmentsResult(run_id=run_id), work,
+                     wait=wait)  # fmt: skip

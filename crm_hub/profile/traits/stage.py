@@ -25,20 +25,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, select
 
 from crm_hub.config.models import HubConfig
-from crm_hub.errors import CrmHubError
-from crm_hub.logging import bind, get_logger
+from crm_hub.logging import get_logger
 from crm_hub.profile.traits.compute import compute
 from crm_hub.profile.traits.load import load_frames, prepare_scope
 from crm_hub.profile.traits.write import delete_rows, row_texts, stored_hashes, write_rows
-from crm_hub.settings import get_settings
 from crm_hub.store.engine import Store
-from crm_hub.store.leases import hold_lease
 from crm_hub.store.raw import next_change_seq
-from crm_hub.store.runs import finish_run, new_run_id, record_progress, start_run, utcnow
-from crm_hub.store.schema import identity_state, map_watermarks, runs
+from crm_hub.store.runs import record_progress, utcnow
+from crm_hub.store.schema import identity_state, map_watermarks
+from crm_hub.store.stage_run import run_stage
 from crm_hub.store.upsert import upsert
 
 __all__ = ["WATERMARK", "MODEL", "TraitsResult", "compute_traits"]
@@ -231,19 +229,6 @@ def _read_phase(
     return plan, ids, rows, gone
 
 
-def _close_dead_runs(store: Store) -> None:
-    with store.begin() as conn:
-        conn.execute(
-            update(runs)
-            .where(and_(runs.c.stage == "traits", runs.c.status == "running"))
-            .values(status="failed", finished_at=utcnow(), error="interrupted: the process died")
-        )
-
-
-def _describe(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, CrmHubError) else f"{type(exc).__name__}: {exc}"
-
-
 def compute_traits(
     store: Store,
     config: HubConfig | None = None,
@@ -269,29 +254,12 @@ def compute_traits(
     """
     del config
     day = today or datetime.now(UTC).date()
-    run_id = new_run_id()
-    bind(run_id=run_id, stage="traits", source=None)
-    ttl = get_settings().sync.lease_ttl_seconds
-    with hold_lease(store, "traits", run_id, ttl=ttl, wait=wait):
-        _close_dead_runs(store)
-        with store.begin() as conn:
-            start_run(conn, run_id, "traits", None)
-        result, started = TraitsResult(run_id=run_id), time.monotonic()
-        try:
-            _run(store, day, full, result, on_progress)
-        except Exception as exc:
-            result.status, result.error = "failed", _describe(exc)
-            result.seconds = round(time.monotonic() - started, 3)
-            with store.begin() as conn:
-                finish_run(conn, run_id, counts=result.counts(), error=result.error)
-            log.error("traits failed", error=result.error)
-            raise
-        result.seconds = round(time.monotonic() - started, 3)
-        with store.begin() as conn:
-            finish_run(conn, run_id, counts=result.counts())
-        log.info("traits finished", mode=result.mode, masters=result.masters,
-                 written=result.written, deleted=result.deleted)  # fmt: skip
-        return result
+
+    def work(result: TraitsResult) -> None:
+        _run(store, day, full, result, on_progress)
+
+    return run_stage(store, "traits", lambda run_id: TraitsResult(run_id=run_id), work,
+                     wait=wait)  # fmt: skip
 
 
 def _run(
