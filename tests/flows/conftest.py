@@ -1,4 +1,4 @@
-"""Prefect flow tests: one Prefect test harness (a temporary API server, ~7 s) per session,
+"""Prefect flow tests: one Prefect test harness (a temporary API server, ~7 s) per module,
 and `crm-hub init` projects on each store backend."""
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="crm-hub-prefect-"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_harness() -> Iterator[None]:
-    """A temporary Prefect API server and database, started once for every flow test."""
+    """A temporary Prefect API server and database, started once per module and stopped after
+    it: its background threads touch the global `random` state, which other tests in the same
+    worker (hypothesis strategies) must not see. Modules using it share one xdist group."""
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness():

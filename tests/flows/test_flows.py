@@ -37,7 +37,12 @@ from crm_hub.store.schema import (
 )
 from flows.pipeline import crm_hub_pipeline, stages_flow, sync_source_flow
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+# One worker runs them all, around one harness (started for this module, then stopped).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.usefixtures("prefect_harness"),
+    pytest.mark.xdist_group("prefect"),
+]
 
 
 def snapshot(store: Store) -> dict[str, Any]:
