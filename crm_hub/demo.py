@@ -82,6 +82,7 @@ def _vendor_loop(console: Console) -> bool:
     truth = summary["truth"]
     segments = ", ".join(f"{name} {count:,}" for name, count in summary["segments"].items())
     rejected = summary["rejected"]
+    pushed = summary["stages"].get("publish", {})
     ok = not summary["failures"]
     console.print(
         Panel.fit(
@@ -91,6 +92,9 @@ def _vendor_loop(console: Console) -> bool:
             f"Against the sandbox's ground truth: precision {truth['precision']:.3f}, "
             f"recall {truth['recall']:.3f}.\n"
             f"Segments: {segments or 'none'}.\n"
+            f"Pushed: {pushed.get('sent', 0):,} records to {pushed.get('destinations', 0)} "
+            f"destinations (sandbox HubSpot, a signed webhook, a CSV drop in ./{VENDOR_DIR}/out), "
+            f"{pushed.get('rejected', 0):,} refused.\n"
             f"Rejected: {rejected['total']:,}"
             + "".join(f" · {reason} {count:,}" for reason, count in rejected["by_reason"].items())
             + "".join(f"\n  {item}" for item in summary["failures"])

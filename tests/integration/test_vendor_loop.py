@@ -199,10 +199,17 @@ def test_vendor_loop_syncs_maps_and_resolves_every_source(
     assert scores.precision >= 0.95
     assert scores.recall >= 0.8
 
-    # A second run finds nothing new to map.
+    # The loop closes: people and their segments reach the three destinations.
+    pushed = summary.stages["publish"]
+    assert pushed["destinations"] == 3 and pushed["sent"] > len(active) and pushed["rejected"] == 0
+    deliveries = httpx.get(f"{sandbox.url}/_sandbox/webhook/deliveries").json()
+    assert deliveries  # signed batches the sandbox receiver verified
+
+    # A second run finds nothing new to map, and sends nothing.
     again = run_pipeline(store, config)
     assert again.failures == []
     assert [(r.source, r.read) for r in again.map] == [(name, 0) for name in VENDOR_SOURCES]
+    assert again.stages["publish"]["sent"] == 0
 
 
 def test_init_vendors_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
