@@ -1,11 +1,15 @@
 """Map N raw customer records on SQLite and PostgreSQL; target >= 30,000 records/s.
 
-python benchmarks/map.py [--rows 1000000] [--skip-pg] [--pg postgresql+psycopg://...]
+python benchmarks/map.py [--rows 1000000] [--skip-pg] [--pg postgresql://...] [--workers N]
 
 Raw records are landed directly (land_batch, the sync stage's write path) from
 benchmarks/gen_customers.py rows, then `map_source` runs on them with a mapping that uses the
 normalisers (e-mail, UK phone, names, birth date, address, consent). A second run with nothing
-changed must read nothing. Prints records/s per database.
+changed must read nothing. Prints records/s per database, and one line per database:
+
+    RESULT map <database> rows=<N> seconds=<s> rate=<records/s> workers=<N> rerun_read=<0>
+
+(--workers 1 maps in the benchmark's own process; the default lets map_source decide.)
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def land(url: str, count: int) -> float:
     return time.perf_counter() - started
 
 
-def bench(label: str, url: str, count: int, work: Path) -> None:
+def bench(label: str, url: str, count: int, work: Path, workers: int | None) -> None:
     (work / "mappings").mkdir(parents=True, exist_ok=True)
     (work / "mappings" / "bench.yaml").write_text(MAPPING)
     hub = work / "hub.yaml"
@@ -88,14 +92,18 @@ def bench(label: str, url: str, count: int, work: Path) -> None:
     landed = land(url, count)
     config = load_config(hub)
     store = open_store(config.store)
-    first = map_source(store, config, "bench", batch_size=5_000)
-    again = map_source(store, config, "bench")
+    first = map_source(store, config, "bench", batch_size=5_000, workers=workers)
+    again = map_source(store, config, "bench", workers=workers)
     store.dispose()
     rate = first.read / first.seconds if first.seconds else 0.0
     print(
         f"{label:<10} landed {count:,} in {landed:.1f}s; mapped {first.read:,} "
         f"(accepted {first.accepted:,}, rejected {first.rejected:,}) in {first.seconds:.1f}s "
         f"= {rate:,.0f} rec/s; rerun read {again.read} in {again.seconds:.2f}s"
+    )
+    print(
+        f"RESULT map {label} rows={first.read} seconds={first.seconds:.2f} rate={rate:.0f} "
+        f"workers={workers or 'auto'} rerun_read={again.read}"
     )
 
 
@@ -106,19 +114,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--workers", type=int, default=None, help="map processes (default: auto)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        bench("sqlite", f"sqlite:///{work / 'bench.db'}", args.rows, work / "sqlite")
+        bench("sqlite", f"sqlite:///{work / 'bench.db'}", args.rows, work / "sqlite", args.workers)
         if not args.skip_pg:
             schema = f"bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f'CREATE SCHEMA "{schema}"')
             try:
                 url = args.pg.replace("postgresql://", "postgresql+psycopg://", 1)
-                bench(
-                    "postgresql", f"{url}?options=-csearch_path%3D{schema}", args.rows, work / "pg"
-                )
+                options = f"?options=-csearch_path%3D{schema}"
+                bench("postgresql", url + options, args.rows, work / "pg", args.workers)
             finally:
                 with psycopg.connect(args.pg, autocommit=True) as conn:
                     conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

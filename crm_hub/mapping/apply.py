@@ -1,15 +1,18 @@
 """Map one raw record to canonical rows, or to exactly one rejection: the map stage's core.
 
 Pure: no store access. :func:`compile_mapping` turns a loaded mapping into per-stream plans
-(paths split, transforms looked up, the file:line of every field) once; :func:`map_record` runs
-a plan on one record. Every failure becomes a :class:`~crm_hub.store.rejected.Rejection` naming
-the record, the field, the offending value, and the mapping file:line to fix.
+(paths split, transforms looked up, the file:line of every field) once, and compiles each plan
+into closures (a getter, the transform steps, the kind's converter and where the value goes,
+all decided per field, not per record); :func:`map_record` runs a plan on one record. Every
+failure becomes a :class:`~crm_hub.store.rejected.Rejection` naming the record, the field, the
+offending value, and the mapping file:line to fix.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
@@ -19,14 +22,16 @@ import orjson
 
 from crm_hub.errors import BadRecordError
 from crm_hub.mapping.customer import finish_customer
-from crm_hub.mapping.fields import TARGETS, Moment, coerce, kind_of
+from crm_hub.mapping.fields import TARGETS, Moment, converter, kind_of
 from crm_hub.mapping.spec import FieldSpec, LoadedMapping, StreamSpec
-from crm_hub.mapping.transforms import TRANSFORMS, Transform, apply_transform
+from crm_hub.mapping.transforms import TRANSFORMS, Transform
 from crm_hub.store.rejected import Rejection
 
 __all__ = ["Mapped", "StreamPlan", "compile_mapping", "map_record", "reject"]
 
 Segments = tuple[tuple[str, bool], ...]  # (key, is a list) per path part
+Runner = Callable[[Any], Any]  # a field's payload (or line) -> its canonical value
+Putter = Callable[[dict[str, Any], Any, str], None]  # (row, value, source): store the value
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,10 @@ class StreamPlan:
     zone: tzinfo
     phone_region: str
     currency: str | None
+    # compiled by compile_mapping: (run, put) per field, in the mapping's order
+    run_id: Runner | None = field(default=None, repr=False, compare=False)
+    run_fields: tuple[tuple[Runner, Putter], ...] = field(default=(), repr=False, compare=False)
+    run_lines: tuple[tuple[Runner, Putter], ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -107,7 +116,118 @@ def _stream_plan(mapping: LoadedMapping, name: str, stream: StreamSpec) -> Strea
 
 def compile_mapping(mapping: LoadedMapping) -> dict[str, StreamPlan]:
     """Plans for every stream of a loaded mapping, by raw stream name."""
-    return {name: _stream_plan(mapping, name, s) for name, s in mapping.spec.streams.items()}
+    return {
+        name: _compiled(_stream_plan(mapping, name, s)) for name, s in mapping.spec.streams.items()
+    }
+
+
+def _compiled(plan: StreamPlan) -> StreamPlan:
+    zone = plan.zone
+    return replace(
+        plan,
+        run_id=_runner(plan.id_field, zone) if plan.id_field else None,
+        run_fields=tuple((_runner(f, zone), _putter(f, plan.target)) for f in plan.fields),
+        run_lines=tuple((_runner(f, zone), _putter(f, None)) for f in plan.line_fields),
+    )
+
+
+def _getter(plan: FieldPlan) -> Runner | None:
+    """The value(s) at the field's path(s); ``_resolve`` with the common shapes unrolled."""
+    if not plan.paths:
+        return None
+    if len(plan.paths) == 1 and plan.spec.path:
+        segments = plan.paths[0]
+        if any(each for _, each in segments):
+            return lambda data: _resolve(data, segments)
+        if len(segments) == 1:
+            key = segments[0][0]
+            return lambda data: data.get(key) if isinstance(data, dict) else None
+        keys = tuple(key for key, _ in segments)
+
+        def nested(data: Any) -> Any:
+            for key in keys:
+                data = data.get(key) if isinstance(data, dict) else None
+            return data
+
+        return nested
+    paths = plan.paths
+    return lambda data: [_resolve(data, p) for p in paths]
+
+
+def _runner(plan: FieldPlan, zone: tzinfo) -> Runner:
+    """One field as a closure: get, apply the transforms, convert to its kind, check required.
+
+    The value a failure reports is the one the failing step was given (the path's value, or
+    the constant when the path itself is unusable).
+    """
+    get = _getter(plan)
+    convert = converter(plan.kind, plan.name, zone)
+    steps = tuple((t.func, t.takes_list, args) for t, args in plan.steps)
+    required = plan.spec.required
+    constant: Any = plan.spec.value
+
+    def run(data: Any) -> Any:
+        value = constant
+        try:
+            if get is not None:
+                value = get(data)
+            for func, takes_list, args in steps:
+                if isinstance(value, list) and not takes_list:
+                    value = [func(item, args) for item in value]
+                else:
+                    value = func(value, args)
+            result = convert(value)
+        except BadRecordError as exc:
+            raise FieldError(plan, value, exc) from None
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise FieldError(
+                plan, value, BadRecordError(str(exc), reason_code="bad_value")
+            ) from None
+        if required and result in (None, "", []):
+            raise FieldError(
+                plan, value, BadRecordError("is required but empty", reason_code="missing_required")
+            )
+        return result
+
+    if steps or required or get is None:
+        return run
+
+    def run_plain(data: Any) -> Any:  # a path and nothing else: the common case
+        value = constant
+        try:
+            value = get(data)
+            return convert(value)
+        except BadRecordError as exc:
+            raise FieldError(plan, value, exc) from None
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise FieldError(
+                plan, value, BadRecordError(str(exc), reason_code="bad_value")
+            ) from None
+
+    return run_plain
+
+
+def _putter(plan: FieldPlan, target: str | None) -> Putter:
+    """Where a field's value goes in the row (see ``_put``), decided once."""
+    name = plan.name
+    if name.startswith("attributes.") or name.startswith("consent.") or plan.kind == "any":
+        return lambda row, value, source: _put(row, name, value, source)
+    if plan.kind == "timestamp":
+        offset = "time_offset" if target == "customer" else f"{name}_offset"
+
+        def put_moment(row: dict[str, Any], value: Any, source: str) -> None:
+            if isinstance(value, Moment):
+                row[name] = value.utc
+                row[offset] = value.offset
+            else:
+                row[name] = value
+
+        return put_moment
+
+    def put(row: dict[str, Any], value: Any, source: str) -> None:
+        row[name] = value
+
+    return put
 
 
 class FieldError(Exception):
@@ -138,28 +258,6 @@ def _resolve(data: Any, segments: Segments) -> Any:
     return values if many else values[0]
 
 
-def _run(plan: FieldPlan, data: Any, stream: StreamPlan) -> Any:
-    value: Any = plan.spec.value
-    try:
-        if plan.paths:
-            if len(plan.paths) == 1 and plan.spec.path:
-                value = _resolve(data, plan.paths[0])
-            else:
-                value = [_resolve(data, p) for p in plan.paths]
-        for transform, args in plan.steps:
-            value = apply_transform(transform, value, args)
-        result = coerce(plan.kind, plan.name, value, stream.zone)
-    except BadRecordError as exc:
-        raise FieldError(plan, value, exc) from None
-    except (TypeError, ValueError, ArithmeticError) as exc:  # a transform met a strange type
-        raise FieldError(plan, value, BadRecordError(str(exc), reason_code="bad_value")) from None
-    if plan.spec.required and result in (None, "", []):
-        raise FieldError(
-            plan, value, BadRecordError("is required but empty", reason_code="missing_required")
-        )
-    return result
-
-
 def _put(row: dict[str, Any], name: str, value: Any, source: str) -> None:
     if name.startswith("attributes."):
         if value is not None:
@@ -187,13 +285,14 @@ def map_record(plan: StreamPlan, source: str, record_key: str, data: Any) -> Map
     """
     if not isinstance(data, dict):
         raise BadRecordError("the record is not a JSON object", reason_code="not_an_object")
-    source_id = _run(plan.id_field, data, plan) if plan.id_field else record_key
+    if not plan.run_fields and plan.fields or plan.id_field and plan.run_id is None:
+        plan = _compiled(plan)  # built by hand, not by compile_mapping
+    source_id = plan.run_id(data) if plan.run_id is not None else record_key
     if not isinstance(source_id, str) or not source_id:
         raise BadRecordError("the record has no id", reason_code="missing_id")
-    row: dict[str, Any] = {"_target": plan.target, "source": source, "source_id": source_id}
-    for field_plan in plan.fields:
-        _put(row, field_plan.name, _run(field_plan, data, plan), source)
-    row.pop("_target")
+    row: dict[str, Any] = {"source": source, "source_id": source_id}
+    for run, put in plan.run_fields:
+        put(row, run(data), source)
     if plan.target == "customer":
         finish_customer(row, plan.phone_region)
     elif plan.target != "event" and row.get("currency") is None:  # money needs a currency
@@ -213,11 +312,13 @@ def _map_lines(
         items = _resolve(data, plan.lines_each)
     except BadRecordError as exc:
         raise FieldError(plan.line_fields[0], None, exc) from None
+    if plan.line_fields and not plan.run_lines:
+        plan = _compiled(plan)
     lines = []
     for number, item in enumerate(items, start=1):
         line: dict[str, Any] = {"line_no": number, "order_source_id": order_id}
-        for field_plan in plan.line_fields:
-            _put(line, field_plan.name, _run(field_plan, item, plan), "")
+        for run, put in plan.run_lines:
+            put(line, run(item), "")
         line.setdefault("currency", currency)
         if line.get("amount") is None and line.get("unit_price") is not None:
             quantity = line.get("quantity")
@@ -244,12 +345,16 @@ def _in_range(amount: Decimal, plan: StreamPlan, name: str) -> Decimal:
 def reject(
     plan: StreamPlan | None, stream: str, record_key: str, payload: Any, error: Exception
 ) -> Rejection:
-    """The one rejected row for a record that could not be mapped."""
+    """The one rejected row for a record that could not be mapped.
+
+    A NUL character quoted in the message is written ``\\x00``: PostgreSQL text cannot hold
+    it, and one such record must not fail the batch it is in.
+    """
     text = _dumps(payload)
     what = f"{plan.target if plan else stream} {record_key}"
     if isinstance(error, FieldError):
         field_plan, bad = error.plan, error.error
-        message = (
+        message = _printable(
             f"{what}: {field_plan.name} {bad.message}; "
             f"mapping {field_plan.location} field {field_plan.spec.describe()}"
         )
@@ -258,8 +363,12 @@ def reject(
     code = error.reason_code if isinstance(error, BadRecordError) else "map_error"
     detail = error.message if isinstance(error, BadRecordError) else str(error)
     where = plan.location if plan else None
-    message = f"{what}: {detail}" + (f"; mapping {where}" if where else "")
+    message = _printable(f"{what}: {detail}" + (f"; mapping {where}" if where else ""))
     return Rejection(stream, record_key, code, message, where, text, record_key)
+
+
+def _printable(message: str) -> str:
+    return message.replace("\x00", "\\x00") if "\x00" in message else message
 
 
 def _dumps(value: Any) -> str:

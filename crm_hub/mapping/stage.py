@@ -9,30 +9,37 @@ a time, enforced by the lease ``map:<source>``.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sized
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, select, update
 
 from crm_hub.config.models import HubConfig
-from crm_hub.errors import BadRecordError, ConfigError, CrmHubError
+from crm_hub.errors import ConfigError, CrmHubError
 from crm_hub.logging import bind, get_logger
-from crm_hub.mapping.apply import FieldError, Mapped, StreamPlan, compile_mapping, map_record
-from crm_hub.mapping.apply import reject as make_rejection
+from crm_hub.mapping.apply import Mapped, compile_mapping
+from crm_hub.mapping.batches import Batch, MapPool, map_items
 from crm_hub.mapping.spec import LoadedMapping, load_mapping
 from crm_hub.settings import get_settings
 from crm_hub.store.canonical import (
     RawItem,
+    RawRow,
     Watermark,
     load_watermark,
     mark_deleted,
     read_raw_batch,
     read_raw_keys,
+    read_raw_rows,
     replace_order_lines,
     save_watermark,
     upsert_canonical,
+    upsert_values,
 )
 from crm_hub.store.engine import Store
 from crm_hub.store.leases import hold_lease
@@ -118,56 +125,9 @@ def load_source_mapping(config: HubConfig, name: str) -> LoadedMapping:
     return load_mapping(config.resolve_path(source.mapping), source.mapping)
 
 
-class _Batch:
-    """One batch's outcome, ready to write in one transaction."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
-        self.lines: dict[str, list[dict[str, Any]]] = {}
-        self.rejections: list[Rejection] = []
-        self.accepted: dict[str, list[str]] = {}
-        self.deleted: list[int] = []
-
-
-def _map_items(
-    items: list[RawItem], plans: dict[str, StreamPlan], source: str, mapping: LoadedMapping
-) -> _Batch:
-    """Map a batch in memory; every item ends up accepted or rejected, never lost."""
-    batch = _Batch()
-    for item in items:
-        plan = plans.get(item.stream)
-        if item.deleted:
-            batch.deleted.append(item.id)
-            batch.accepted.setdefault(item.stream, []).append(item.record_key)
-            continue
-        try:
-            if plan is None:
-                raise BadRecordError(
-                    f"no mapping for stream {item.stream}: add `streams: {item.stream}:` "
-                    f"to {mapping.display}",
-                    reason_code="unmapped_stream",
-                )
-            mapped = map_record(plan, source, item.record_key, item.payload)
-        except (FieldError, BadRecordError) as exc:
-            batch.rejections.append(
-                make_rejection(plan, item.stream, item.record_key, item.payload, exc)
-            )
-            continue
-        except Exception as exc:  # a bug must cost one record, not the run: kept, with its cause
-            log.warning(
-                "record failed to map", stream=item.stream, key=item.record_key, error=repr(exc)
-            )
-            batch.rejections.append(
-                make_rejection(plan, item.stream, item.record_key, item.payload, exc)
-            )
-            continue
-        row = mapped.row
-        row.update(stream=item.stream, raw_id=item.id, raw_change_seq=item.change_seq)
-        batch.rows.setdefault(mapped.table, {})[row["source_id"]] = row  # last one wins
-        if plan is not None and plan.lines_each is not None:
-            batch.lines[row["source_id"]] = mapped.lines
-        batch.accepted.setdefault(item.stream, []).append(item.record_key)
-    return batch
+# kept under their old names: tests and callers map a batch in memory with them
+_Batch = Batch
+_map_items = map_items
 
 
 def _write(
@@ -176,12 +136,14 @@ def _write(
 ) -> None:  # fmt: skip
     """One transaction: canonical rows, lines, deletions, rejections, resolutions, watermark."""
     now = utcnow()
+    common = {"deleted": False, "mapped_at": now, "run_id": run_id}
     with store.begin() as conn:
         for table, by_id in batch.rows.items():
-            rows = [{**row, "deleted": False, "mapped_at": now, "run_id": run_id}
-                    for row in by_id.values()]  # fmt: skip
-            upsert_canonical(conn, table, rows)
-            result.tables[table] = result.tables.get(table, 0) + len(rows)
+            upsert_canonical(conn, table, list(by_id.values()), common)
+            result.tables[table] = result.tables.get(table, 0) + len(by_id)
+        for table, values in batch.values.items():  # prepared by a worker process
+            upsert_values(conn, table, values, common)
+            result.tables[table] = result.tables.get(table, 0) + len(values)
         if batch.lines:
             lines = [line for order in batch.lines.values() for line in order]
             replace_order_lines(conn, source, list(batch.lines), lines)
@@ -196,7 +158,7 @@ def _write(
         record_progress(conn, run_id, result.counts())
 
 
-def _count(result: MapResult, items: list[RawItem], batch: _Batch) -> None:
+def _count(result: MapResult, items: Sized, batch: _Batch) -> None:
     result.read += len(items)
     result.rejected += len(batch.rejections)
     result.accepted += sum(len(keys) for keys in batch.accepted.values())
@@ -249,8 +211,13 @@ def map_source(
     wait: float = 0.0,
     batch_size: int = BATCH_SIZE,
     on_progress: Callable[[MapResult], None] | None = None,
+    workers: int | None = None,
 ) -> MapResult:
     """Map what changed in source ``name`` since the last map: the map stage's entry point.
+
+    A backlog of more than one full batch (of at least ``PARALLEL_FROM`` records) is mapped on
+    ``workers`` processes (default: one per core, at most 4; 1 maps in this process) while
+    this process writes the batches, each in its own transaction, in order.
 
     Raises:
         ConfigError: no such source, no mapping, or a broken mapping (nothing is written).
@@ -259,6 +226,9 @@ def map_source(
     """
     mapping = load_source_mapping(config, name)
     plans = compile_mapping(mapping)
+    processes = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    if multiprocessing.current_process().daemon:  # a daemon process may not start workers
+        processes = 1
 
     def work(result: MapResult) -> None:
         with store.read() as conn:
@@ -267,22 +237,89 @@ def map_source(
         if mark.mapping_hash != mapping.digest:
             result.remapped = bool(mark.mapping_hash)
             mark = Watermark(0, 0, mapping.digest)
+        run = _Committer(store, name, result, resolve, on_progress)
         while True:
             with store.read() as conn:
                 items = read_raw_batch(conn, name, mark, batch_size)
             if not items:
                 break
             batch = _map_items(items, plans, name, mapping)
-            _count(result, items, batch)
             mark = Watermark(items[-1].change_seq, items[-1].id, mapping.digest)
-            _write(store, name, batch, mark, result.run_id, result, resolve)
-            resolve = resolve or bool(batch.rejections)
-            if on_progress is not None:
-                on_progress(result)
+            if processes > 1 and batch_size >= PARALLEL_FROM and len(items) == batch_size:
+                with MapPool(mapping, name, store.dialect, processes) as pool:
+                    _map_on_pool(pool, run, mark, batch_size, processes + 1, items, batch)
+                break
+            run.commit(len(items), batch, mark)
             if len(items) < batch_size:
                 break
 
     return _run_stage(store, name, work, wait)
+
+
+PARALLEL_FROM = 1_000
+"""Batch size from which a backlog of several batches is mapped on worker processes."""
+
+
+class _Committer:
+    """Writes mapped batches, in order, one transaction each, and keeps the counts."""
+
+    def __init__(
+        self, store: Store, name: str, result: MapResult, resolve: bool,
+        on_progress: Callable[[MapResult], None] | None,
+    ) -> None:  # fmt: skip
+        self.store, self.name, self.result = store, name, result
+        self.resolve, self.on_progress = resolve, on_progress
+
+    def commit(self, read: int, batch: _Batch, mark: Watermark) -> None:
+        result = self.result
+        result.read += read
+        _count(result, (), batch)
+        _write(self.store, self.name, batch, mark, result.run_id, result, self.resolve)
+        self.resolve = self.resolve or bool(batch.rejections)
+        if self.on_progress is not None:
+            self.on_progress(result)
+
+
+class _RawReader:
+    """Reads a source's raw rows (payloads as JSON text) batch after batch, from a watermark."""
+
+    def __init__(self, store: Store, name: str, mark: Watermark, batch_size: int) -> None:
+        self.store, self.name, self.mark, self.batch_size = store, name, mark, batch_size
+        self.done = False
+
+    def next_rows(self) -> list[RawRow]:
+        with self.store.read() as conn:
+            rows = read_raw_rows(conn, self.name, self.mark, self.batch_size)
+        if rows:
+            self.mark = Watermark(rows[-1][5], rows[-1][0], self.mark.mapping_hash)
+        self.done = len(rows) < self.batch_size
+        return rows
+
+
+def _map_on_pool(
+    pool: MapPool, run: _Committer, mark: Watermark, batch_size: int, depth: int,
+    first: list[RawItem], mapped: _Batch,
+) -> None:  # fmt: skip
+    """Map the rest of the backlog on the pool, up to ``depth`` batches ahead of the writes.
+
+    ``first`` (mapped here while the workers start) is written first; then every batch in the
+    order it was read, each with the watermark of its own last record.
+    """
+    pending: deque[tuple[Future[_Batch], int, Watermark]] = deque()
+    reader = _RawReader(run.store, run.name, mark, batch_size)
+
+    def read_ahead() -> None:
+        while not reader.done and len(pending) < depth:
+            rows = reader.next_rows()
+            if rows:
+                pending.append((pool.submit(rows), len(rows), reader.mark))
+
+    read_ahead()
+    run.commit(len(first), mapped, mark)
+    while pending:
+        future, read, batch_mark = pending.popleft()
+        read_ahead()
+        run.commit(read, future.result(), batch_mark)
 
 
 def map_all(

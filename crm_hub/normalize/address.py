@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,17 @@ def address_line_key(value: object) -> str | None:
         >>> address_line_key("12, High Street"), address_line_key("12 HIGH ST.")
         ('12 high st', '12 high st')
     """
+    if type(value) is str:
+        return _address_line_key_text(value)
+    return _address_line_key(value)
+
+
+@lru_cache(maxsize=65_536)
+def _address_line_key_text(value: str) -> str | None:
+    return _address_line_key(value)
+
+
+def _address_line_key(value: object) -> str | None:
     text = clean_text(value)
     if text is None:
         return None
@@ -71,6 +83,17 @@ def normalize_postcode(value: object) -> str | None:
         >>> normalize_postcode(" sw1a1aa ")
         'SW1A 1AA'
     """
+    if type(value) is str:
+        return _normalize_postcode_text(value)
+    return _normalize_postcode(value)
+
+
+@lru_cache(maxsize=65_536)
+def _normalize_postcode_text(value: str) -> str | None:
+    return _normalize_postcode(value)
+
+
+def _normalize_postcode(value: object) -> str | None:
     text = clean_text(value)
     if text is None:
         return None
@@ -90,6 +113,17 @@ def postcode_key(value: object) -> str | None:
         >>> postcode_key("sw1a 1aa")
         'SW1A1AA'
     """
+    if type(value) is str:
+        return _postcode_key_text(value)
+    return _postcode_key(value)
+
+
+@lru_cache(maxsize=65_536)
+def _postcode_key_text(value: str) -> str | None:
+    return _postcode_key(value)
+
+
+def _postcode_key(value: object) -> str | None:
     shown = normalize_postcode(value)
     return None if shown is None else re.sub(r"[^A-Z0-9]", "", shown) or None
 

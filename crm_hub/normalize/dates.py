@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,15 @@ def parse_birth_date(value: object, *, today: dt.date | None = None) -> BirthDat
         >>> parse_birth_date("1985-02-30") is None
         True
     """
-    return _parse(value, today or dt.date.today()).date
+    reference = today or dt.date.today()
+    if type(value) is str:
+        return _parse_text(value, reference).date
+    return _parse(value, reference).date
+
+
+@lru_cache(maxsize=65_536)
+def _parse_text(value: str, today: dt.date) -> _Parsed:
+    return _parse(value, today)
 
 
 def normalize_birth_dates(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 from email_validator import EmailNotValidError, validate_email
@@ -119,6 +120,17 @@ def normalize_email(value: object) -> NormalizedEmail:
         >>> normalize_email("test@example.com").flag
         'junk'
     """
+    if type(value) is str:
+        return _normalize_text(value)
+    return _normalize(value)
+
+
+@lru_cache(maxsize=65_536)
+def _normalize_text(value: str) -> NormalizedEmail:
+    return _normalize(value)
+
+
+def _normalize(value: object) -> NormalizedEmail:
     text = clean_text(value)
     if text is None:
         return _MISSING

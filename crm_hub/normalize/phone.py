@@ -58,9 +58,15 @@ _JUNK = NormalizedPhone(None, "junk")
 
 
 def _is_junk_digits(digits: str) -> bool:
-    if len(set(digits)) <= 1 or len(set(digits[-7:])) <= 1:
+    # One repeated digit in the last seven (or in all of them: implied), or a run like 123456.
+    tail = digits[-7:]
+    if not tail or tail.count(tail[0]) == len(tail):
         return True
-    return len(digits) >= 6 and any(digits in seq or digits[1:] in seq for seq in _SEQUENCES)
+    if len(digits) < 6:
+        return False
+    up, down = _SEQUENCES
+    rest = digits[1:]
+    return digits in up or rest in up or digits in down or rest in down
 
 
 def _pattern_and_lengths(desc: object) -> tuple[str, tuple[int, ...]] | None:
@@ -190,7 +196,7 @@ def _region_parts_for_code(country_code: int) -> str | None:
 
 
 def normalize_phone(value: object, region: str = "GB") -> NormalizedPhone:
-    """Normalise one phone number to E.164.
+    """Normalise one phone number to E.164 (text is remembered: the answer depends on it alone).
 
     Args:
         value: the raw value, in any format a person types.
@@ -206,6 +212,17 @@ def normalize_phone(value: object, region: str = "GB") -> NormalizedPhone:
         >>> normalize_phone("0000 000000").flag
         'junk'
     """
+    if type(value) is str and type(region) is str:
+        return _normalize_text(value, region)
+    return _normalize(value, region)
+
+
+@lru_cache(maxsize=65_536)
+def _normalize_text(value: str, region: str) -> NormalizedPhone:
+    return _normalize(value, region)
+
+
+def _normalize(value: object, region: str) -> NormalizedPhone:
     text = clean_text(value)
     if text is None:
         return _MISSING

@@ -4,29 +4,60 @@ Rows are upserted by ``(source, source_id)``; an order's lines are replaced as a
 record that was deleted marks the canonical rows it produced ``deleted`` (found by ``raw_id``).
 The watermark is ``(change_seq, raw id)`` of the last raw record mapped, plus the hash of the
 mapping file that mapped it: a different mapping starts the source again from the beginning.
+
+Canonical upserts are the map stage's bulk write, so they skip SQLAlchemy's per-row work: the
+statement is compiled once per table and dialect, values go through the columns' own bind
+processors (exactly what SQLAlchemy would send), then SQLite gets one ``executemany`` and
+PostgreSQL a ``COPY`` into a temporary table and one ``INSERT ... SELECT ... ON CONFLICT``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, literal, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Dialect,
+    MetaData,
+    Table,
+    Text,
+    cast,
+    delete,
+    literal,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateTable, DropTable
 
-from crm_hub.store.schema import CANONICAL_TABLES, map_watermarks, order_lines, raw_records
+from crm_hub.store.schema import (
+    CANONICAL_TABLES,
+    UtcDateTime,
+    map_watermarks,
+    order_lines,
+    raw_records,
+)
 from crm_hub.store.upsert import upsert
 
 __all__ = [
     "RawItem",
+    "RawRow",
     "Watermark",
     "load_watermark",
     "mark_deleted",
     "read_raw_batch",
+    "read_raw_rows",
     "replace_order_lines",
+    "row_values",
     "save_watermark",
     "upsert_canonical",
+    "upsert_values",
 ]
 
 
@@ -49,6 +80,11 @@ class RawItem:
     payload: Any
     deleted: bool
     change_seq: int
+
+
+RawRow = tuple[int, str, str, str, bool, int]
+"""A raw record with its payload as stored JSON text: id, stream, record_key, payload text,
+deleted, change_seq (what worker processes decode and map)."""
 
 
 def load_watermark(conn: Connection, source: str) -> Watermark:
@@ -106,6 +142,24 @@ def read_raw_batch(
     return [RawItem(*row) for row in conn.execute(query)]
 
 
+def read_raw_rows(conn: Connection, source: str, after: Watermark, limit: int) -> list[RawRow]:
+    """:func:`read_raw_batch`, with each payload left as its JSON text (not decoded)."""
+    t = raw_records
+    query = (
+        select(t.c.id, t.c.stream, t.c.record_key, cast(t.c.payload, Text))
+        .add_columns(t.c.deleted, t.c.change_seq)
+        .where(
+            t.c.source == source,
+            tuple_(t.c.change_seq, t.c.id)
+            > tuple_(literal(after.change_seq), literal(after.raw_id)),
+        )
+        .order_by(t.c.change_seq, t.c.id)
+        .limit(limit)
+    )
+    rows: list[RawRow] = [tuple(row) for row in conn.execute(query)]
+    return rows
+
+
 def read_raw_keys(conn: Connection, source: str, keys: Iterable[tuple[str, str]]) -> list[RawItem]:
     """Raw records of ``source`` by ``(stream, record_key)`` (for replaying rejections)."""
     wanted = list(keys)
@@ -120,19 +174,147 @@ def read_raw_keys(conn: Connection, source: str, keys: Iterable[tuple[str, str]]
     return [RawItem(*row) for row in conn.execute(query)]
 
 
-def upsert_canonical(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+def upsert_canonical(
+    conn: Connection,
+    table: str,
+    rows: list[dict[str, Any]],
+    common: dict[str, Any] | None = None,
+) -> None:
     """Insert or overwrite rows of a canonical table by ``(source, source_id)``.
 
     Rows may name only some columns: the rest are written as null, so a field removed from a
-    mapping does not leave a stale value behind.
+    mapping does not leave a stale value behind. ``common`` columns (e.g. ``mapped_at``) are
+    the same in every row and override the rows' own.
     """
-    if not rows:
+    if rows:
+        upsert_values(conn, table, [row_values(table, row) for row in rows], common)
+
+
+def row_values(table: str, row: dict[str, Any]) -> list[Any]:
+    """A canonical row as the list :func:`upsert_values` takes (column order; no connection
+    needed, so worker processes can prepare it)."""
+    get = row.get
+    return [get(name) for name in _columns(table)]
+
+
+def upsert_values(
+    conn: Connection, table: str, values: list[list[Any]], common: dict[str, Any] | None = None
+) -> None:
+    """:func:`upsert_canonical` for rows made by :func:`row_values` (the lists are reused)."""
+    if not values:
         return
-    target = CANONICAL_TABLES[table]
-    columns = [c.name for c in target.columns if c.name != "id"]
-    full = [{name: row.get(name) for name in columns} for row in rows]
-    keys = ["source", "source_id"]
-    upsert(conn, target, full, keys=keys, update=[c for c in columns if c not in keys])
+    bulk = _bulk(conn.dialect, CANONICAL_TABLES[table])
+    for name, value in (common or {}).items():
+        index = bulk.index[name]
+        for row in values:
+            row[index] = value
+    keys = {(row[0], row[1]) for row in values}  # source, source_id: the first two columns
+    if bulk.dialect == "postgresql" and (len(values) < _COPY_FROM or len(keys) < len(values)):
+        # few rows (a temporary table costs more), or one key twice (one INSERT ... SELECT
+        # cannot update a row twice; executemany lets the last one win)
+        full = [dict(zip(bulk.columns, row, strict=True)) for row in values]
+        update = [c for c in bulk.columns if c not in _KEYS]
+        upsert(conn, bulk.target, full, keys=list(_KEYS), update=update)
+        return
+    bulk.process(values)
+    bulk.write(conn, values)
+
+
+_KEYS = ("source", "source_id")
+_COPY_FROM = 200  # rows: below this, PostgreSQL gets a plain executemany
+
+
+@lru_cache(maxsize=16)
+def _columns(table: str) -> tuple[str, ...]:
+    names = tuple(c.name for c in CANONICAL_TABLES[table].columns if c.name != "id")
+    if names[:2] != _KEYS:
+        raise AssertionError(f"{table}: source and source_id must be the first columns")
+    return names
+
+
+class _Bulk:
+    """One canonical table's bulk upsert on one dialect, compiled once."""
+
+    def __init__(self, dialect: Dialect, target: Table) -> None:
+        self.dialect = dialect.name
+        self.target = target
+        self.columns = list(_columns(target.name))
+        self.index = {name: i for i, name in enumerate(self.columns)}
+        types = [target.c[name].type for name in self.columns]
+        processors = [
+            (i, t.dialect_impl(dialect).bind_processor(dialect)) for i, t in enumerate(types)
+        ]
+        # a datetime column repeats its values (mapped_at in every row): process each once
+        self.processors = [
+            (i, p, isinstance(types[i], UtcDateTime)) for i, p in processors if p is not None
+        ]
+        update = [c for c in self.columns if c not in _KEYS]
+        if self.dialect == "postgresql":
+            self.temporary = Table(
+                f"map_upsert_{target.name}",
+                MetaData(),
+                *(Column(name, target.c[name].type) for name in self.columns),
+                prefixes=["TEMPORARY"],
+            )
+            insert = postgresql.insert(target).from_select(self.columns, select(*self.temporary.c))
+            self.statement: Any = insert.on_conflict_do_update(
+                index_elements=list(_KEYS), set_={c: insert.excluded[c] for c in update}
+            )
+        else:
+            plain = sqlite.insert(target)
+            upsert_sql = plain.on_conflict_do_update(
+                index_elements=list(_KEYS), set_={c: plain.excluded[c] for c in update}
+            )
+            compiled = upsert_sql.compile(dialect=dialect, column_keys=self.columns)
+            if list(compiled.positiontup or ()) != self.columns:
+                raise AssertionError(f"unexpected parameter order for {target.name}")
+            self.sql = str(compiled)
+
+    def process(self, values: list[list[Any]]) -> None:
+        """Apply the columns' bind processors in place: what SQLAlchemy would send."""
+        for index, process, repeats in self.processors:
+            if repeats:
+                done: dict[Any, Any] = {}
+                for row in values:
+                    value = row[index]
+                    found = done.get(value, _MISSING)
+                    if found is _MISSING:
+                        found = done[value] = process(value)
+                    row[index] = found
+            else:
+                for row in values:
+                    row[index] = process(row[index])
+
+    def write(self, conn: Connection, values: list[list[Any]]) -> None:
+        if self.dialect != "postgresql":
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(self.sql, values)
+            finally:
+                cursor.close()
+            return
+        from psycopg import sql
+
+        conn.execute(CreateTable(self.temporary))
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(self.temporary.name),
+            sql.SQL(", ").join(sql.Identifier(name) for name in self.columns),
+        )
+        driver: Any = conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            write_row: Callable[[Sequence[Any]], None] = copy.write_row
+            for row in values:
+                write_row(row)
+        conn.execute(self.statement)
+        conn.execute(DropTable(self.temporary))
+
+
+_MISSING = object()
+
+
+@lru_cache(maxsize=64)
+def _bulk(dialect: Dialect, target: Table) -> _Bulk:
+    return _Bulk(dialect, target)
 
 
 def replace_order_lines(

@@ -1,0 +1,159 @@
+"""Map a batch of raw records in memory, here or on worker processes.
+
+:func:`map_items` turns a batch into canonical rows and rejections (every record ends up
+accepted or rejected, never lost). :class:`MapPool` runs it on worker processes, so a large
+backlog is mapped on every core while the stage writes the batches before it: the stage still
+writes each batch, in order, in its own transaction. A worker gets the raw JSON text and
+decodes it the way the store's driver would, so what it maps is what the stage would read.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+import orjson
+
+from crm_hub.errors import BadRecordError
+from crm_hub.logging import get_logger
+from crm_hub.mapping.apply import FieldError, StreamPlan, compile_mapping, map_record
+from crm_hub.mapping.apply import reject as make_rejection
+from crm_hub.mapping.spec import LoadedMapping
+from crm_hub.store.canonical import RawItem, RawRow, row_values
+from crm_hub.store.rejected import Rejection
+
+__all__ = ["Batch", "MapPool", "map_items"]
+
+log = get_logger(__name__)
+
+
+class Batch:
+    """One batch's outcome, ready to write in one transaction.
+
+    Canonical rows are in ``rows`` (by table, then source id), or, from a worker process, in
+    ``values`` as the lists ``crm_hub.store.canonical.upsert_values`` takes.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
+        self.values: dict[str, list[list[Any]]] = {}
+        self.lines: dict[str, list[dict[str, Any]]] = {}
+        self.rejections: list[Rejection] = []
+        self.accepted: dict[str, list[str]] = {}
+        self.deleted: list[int] = []
+
+
+def map_items(
+    items: list[RawItem], plans: dict[str, StreamPlan], source: str, mapping: LoadedMapping
+) -> Batch:
+    """Map a batch in memory; every item ends up accepted or rejected, never lost."""
+    batch = Batch()
+    rows, accepted = batch.rows, batch.accepted
+    for item in items:
+        plan = plans.get(item.stream)
+        if item.deleted:
+            batch.deleted.append(item.id)
+            accepted.setdefault(item.stream, []).append(item.record_key)
+            continue
+        try:
+            if plan is None:
+                raise BadRecordError(
+                    f"no mapping for stream {item.stream}: add `streams: {item.stream}:` "
+                    f"to {mapping.display}",
+                    reason_code="unmapped_stream",
+                )
+            mapped = map_record(plan, source, item.record_key, item.payload)
+        except (FieldError, BadRecordError) as exc:
+            batch.rejections.append(
+                make_rejection(plan, item.stream, item.record_key, item.payload, exc)
+            )
+            continue
+        except Exception as exc:  # a bug must cost one record, not the run: kept, with its cause
+            log.warning(
+                "record failed to map", stream=item.stream, key=item.record_key, error=repr(exc)
+            )
+            batch.rejections.append(
+                make_rejection(plan, item.stream, item.record_key, item.payload, exc)
+            )
+            continue
+        row = mapped.row
+        row.update(stream=item.stream, raw_id=item.id, raw_change_seq=item.change_seq)
+        by_id = rows.get(mapped.table)
+        if by_id is None:
+            by_id = rows[mapped.table] = {}
+        by_id[row["source_id"]] = row  # last one wins
+        if plan is not None and plan.lines_each is not None:
+            batch.lines[row["source_id"]] = mapped.lines
+        accepted.setdefault(item.stream, []).append(item.record_key)
+    return batch
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+_worker: tuple[dict[str, StreamPlan], LoadedMapping, str, Callable[[str], Any]] | None = None
+
+
+def _decoder(dialect: str) -> Callable[[str], Any]:
+    """Decode payload text as the store's driver does (JsonDocument on SQLite; psycopg's
+    default ``json.loads`` on PostgreSQL)."""
+    if dialect == "postgresql":
+        return json.loads
+
+    def sqlite_loads(text: str) -> Any:
+        return orjson.loads(text)
+
+    return sqlite_loads
+
+
+def _start_worker(mapping: LoadedMapping, source: str, dialect: str) -> None:
+    global _worker
+    _worker = (compile_mapping(mapping), mapping, source, _decoder(dialect))
+
+
+def _map_rows(rows: list[RawRow]) -> Batch:
+    if _worker is None:  # pragma: no cover - the pool's initializer always ran
+        raise RuntimeError("map worker not started")
+    plans, mapping, source, loads = _worker
+    items = [
+        RawItem(raw_id, stream, key, None if deleted else loads(text), deleted, seq)
+        for raw_id, stream, key, text, deleted, seq in rows
+    ]
+    batch = map_items(items, plans, source, mapping)
+    for table, by_id in batch.rows.items():  # lists pickle faster than dicts
+        batch.values[table] = [row_values(table, row) for row in by_id.values()]
+    batch.rows = {}
+    return batch
+
+
+_START = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+class MapPool:
+    """Worker processes mapping batches of raw rows (``with MapPool(...) as pool``).
+
+    Workers are forked where the platform can (they start at once and need no importable
+    ``__main__``, so any script may call the stage; they touch none of the connections they
+    inherit), compile the mapping once each, and return :class:`Batch` objects; the caller
+    writes them in the order it submitted them.
+    """
+
+    def __init__(self, mapping: LoadedMapping, source: str, dialect: str, workers: int) -> None:
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(_START),
+            initializer=_start_worker,
+            initargs=(mapping, source, dialect),
+        )
+
+    def submit(self, rows: list[RawRow]) -> Future[Batch]:
+        """Map ``rows`` on a worker."""
+        return self._executor.submit(_map_rows, rows)
+
+    def __enter__(self) -> MapPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

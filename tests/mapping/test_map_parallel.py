@@ -1,0 +1,125 @@
+"""A backlog mapped on worker processes writes exactly what mapping in one process writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Text, cast, select
+
+from crm_hub.config import HubConfig, load_config
+from crm_hub.mapping import map_source
+from crm_hub.store import Store
+from crm_hub.store.raw import land_batch
+from crm_hub.store.runs import utcnow
+from crm_hub.store.schema import CANONICAL_TABLES, map_watermarks, raw_records, rejected_records
+
+MAPPING = """\
+version: 1
+phone_region: GB
+timezone: Europe/London
+streams:
+  members:
+    target: customer
+    id: id
+    fields:
+      first_name: first
+      email: email
+      phone: phone
+      birth_date: born
+      postcode: zip
+      updated_at: at
+      consent.email: optin
+      attributes.tier: tier
+"""
+# differ between the two sources by construction (each has its own raw records)
+VOLATILE = {"id", "mapped_at", "run_id", "first_seen_at", "last_seen_at", "resolved_at", "raw_id",
+            "raw_change_seq"}  # fmt: skip
+
+
+def member(n: int) -> dict[str, Any]:
+    return {
+        "id": f"m{n % 1_900}",  # ids repeat across batches: the last version wins
+        "first": ["Ann", "Bob", " Zoë "][n % 3],
+        "email": f"Person.{n % 500}@GoogleMail.com" if n % 7 else "test@example.com",
+        "phone": ["07911 123456", "+44 20 7946 0958", "0000 000000", "n/a"][n % 4],
+        "born": ["1984-07-02", "--02-29", "1985-02-30"][n % 3],
+        "zip": "sw1a1aa",
+        "at": "2026-03-29T01:30:00" if n % 2 else "2026-10-01T12:00:00+02:00",
+        "optin": ["yes", "no", "maybe"][n % 3] if n % 11 else "maybe",  # "maybe": rejected
+        "tier": {"level": n % 4},
+    }
+
+
+def land(store: Store, source: str, start: int, count: int) -> None:
+    rows = {}
+    for n in range(start, start + count):
+        text = json.dumps(member(n))
+        rows[f"k{n}"] = (hashlib.blake2b(text.encode(), digest_size=16).hexdigest(), text, False)
+    with store.begin() as conn:
+        land_batch(conn, source, "members", rows, run_id="test", now=utcnow())
+
+
+def dump(store: Store, source: str) -> dict[str, list[tuple[Any, ...]]]:
+    found = {}
+    tables = {**CANONICAL_TABLES, "rejected": rejected_records}
+    with store.read() as conn:
+        for name, table in tables.items():
+            columns = [cast(c, Text) for c in table.c if c.name not in VOLATILE | {"source"}]
+            query = select(*columns).where(table.c.source == source)
+            found[name] = sorted(
+                tuple(None if v is None else v.replace(f'"{source}"', '"?"') for v in row)
+                for row in conn.execute(query)
+            )  # consents name their source
+        mark = conn.execute(
+            select(map_watermarks.c.change_seq, map_watermarks.c.raw_id).where(
+                map_watermarks.c.source == source
+            )
+        ).one()
+        last = conn.execute(
+            select(raw_records.c.change_seq, raw_records.c.id)
+            .where(raw_records.c.source == source)
+            .order_by(raw_records.c.change_seq.desc(), raw_records.c.id.desc())
+            .limit(1)
+        ).one()
+    assert tuple(mark) == tuple(last)  # the watermark is the last raw record mapped
+    return found
+
+
+def test_workers_write_what_one_process_writes_batch_by_batch(
+    store: Store, write_project: Callable[..., Path]
+) -> None:
+    sources = "".join(
+        f"  {name}:\n    type: file\n    path: none.jsonl\n    stream: members\n"
+        f"    primary_key: [id]\n    mapping: mappings/members.yaml\n"
+        for name in ("one", "many")
+    )
+    hub: HubConfig = load_config(write_project(sources, {"mappings/members.yaml": MAPPING}))
+    for source in ("one", "many"):
+        land(store, source, 0, 4_500)
+    progress: list[int] = []
+    one = map_source(store, hub, "one", batch_size=1_000, workers=1)
+    many = map_source(
+        store,
+        hub,
+        "many",
+        batch_size=1_000,
+        workers=2,
+        on_progress=lambda r: progress.append(r.read),
+    )
+    assert progress == [1_000, 2_000, 3_000, 4_000, 4_500]  # in order, one write per batch
+    assert (many.read, many.accepted, many.rejected) == (one.read, one.accepted, one.rejected)
+    assert many.rejected > 0 and many.accepted + many.rejected == many.read == 4_500
+    assert many.tables == one.tables
+    assert dump(store, "many") == dump(store, "one")
+    for source in ("one", "many"):  # more lands: only the new records are read
+        land(store, source, 4_500, 2_100)
+    again = [
+        map_source(store, hub, s, batch_size=1_000, workers=w) for s, w in (("one", 1), ("many", 2))
+    ]
+    assert [r.read for r in again] == [2_100, 2_100]
+    assert dump(store, "many") == dump(store, "one")
+    assert map_source(store, hub, "many", batch_size=1_000, workers=2).read == 0
