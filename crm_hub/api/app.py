@@ -8,14 +8,16 @@ store.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from crm_hub.api.deps import ApiContext
 from crm_hub.api.problems import install_problem_handlers
-from crm_hub.api.routes import customers, meta, segments
+from crm_hub.api.routes import customers, events, meta, segments
+from crm_hub.api.webhooks import TypeformWebhooks
+from crm_hub.config.models import SourceConfig
 from crm_hub.logging import get_logger
 from crm_hub.store import Store
 
@@ -29,7 +31,8 @@ Read the unified customer: search, golden record, traits, orders, timeline, segm
 **Auth**: `Authorization: Bearer <token>` (from `crm-hub tokens create`). The token's role decides
 which fields appear (staff see contact details masked and no money), its branch which customers.
 **Errors**: RFC 9457 `application/problem+json`. **Paging**: `?limit=` (capped) and the opaque
-`next_cursor` passed back as `?cursor=`.
+`next_cursor` passed back as `?cursor=`. **Webhooks**: `POST /events/typeform` takes Typeform's
+signed form responses instead of a token (see the README).
 """
 
 
@@ -39,6 +42,7 @@ def create_app(
     phone_regions: tuple[str, ...] = ("GB",),
     default_page_size: int = 50,
     max_page_size: int = 200,
+    sources: Mapping[str, SourceConfig] | None = None,
 ) -> FastAPI:
     """Build the read API over ``store``.
 
@@ -48,6 +52,8 @@ def create_app(
             (its mappings' ``phone_region``; the mapping default is GB).
         default_page_size: page size when a request gives no ``limit``.
         max_page_size: the cap on ``limit``.
+        sources: hub.yaml's sources; ``type: typeform`` ones with a ``webhook_secret`` receive
+            ``POST /events/typeform`` (None: no webhooks).
     """
     app = FastAPI(
         title="crm-hub read API",
@@ -59,9 +65,10 @@ def create_app(
         phone_regions=phone_regions or ("GB",),
         default_page_size=min(default_page_size, max_page_size),
         max_page_size=max_page_size,
+        extra={"typeform_webhooks": TypeformWebhooks.from_sources(store, sources or {})},
     )
     install_problem_handlers(app)
-    for module in (customers, segments, meta):
+    for module in (customers, segments, meta, events):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -43,6 +43,9 @@ PROBLEM_TITLES: dict[str, str] = {
     "method-not-allowed": "Method not allowed",
     "not-implemented": "Not implemented yet",
     "internal": "Internal error",
+    "bad-signature": "The webhook signature does not match",
+    "stale-event": "The webhook event is too old",
+    "payload-too-large": "The request body is too large",
 }
 _BY_STATUS = {
     400: "invalid-request",
@@ -50,6 +53,7 @@ _BY_STATUS = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    413: "payload-too-large",
     422: "invalid-request",
     501: "not-implemented",
 }

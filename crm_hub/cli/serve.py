@@ -23,7 +23,8 @@ _SERVE_HELP = (
     "Serve the read API (search, customers, orders, timeline, segments, traits) over HTTP "
     "until Ctrl-C. Every request needs a token from `crm-hub tokens create`; the OpenAPI "
     "document is at /openapi.json and the interactive docs at /docs. Phone searches use the "
-    "phone_region of the project's mappings, as the map stage does."
+    "phone_region of the project's mappings, as the map stage does. Typeform sources with a "
+    "webhook_secret also receive their form's webhook at POST /events/typeform."
 )
 
 
@@ -67,6 +68,7 @@ def serve(
         phone_regions=phone_regions(hub),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
+        sources=hub.sources,
     )
     console.print(f"crm-hub read API on http://{host}:{port} (docs: /docs), store {store.safe_url}")
     # No access log: a query string can hold a phone number or an e-mail; the app logs paths.

@@ -41,6 +41,7 @@ __all__ = [
     "UtcDateTime",
     "api_tokens",
     "audit_log",
+    "connector_secrets",
     "counters",
     "erasures",
     "events",
@@ -69,6 +70,7 @@ __all__ = [
     "source_customers",
     "sync_state",
     "traits",
+    "webhook_events",
 ]
 
 metadata = MetaData(
@@ -461,8 +463,14 @@ identity_overrides = Table(
     Column("note", Text, nullable=True),
     Column("created_by", String(128), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("kind", "left_source", "left_source_id", "right_source", "right_source_id",
-                     name="uq_identity_overrides_pair"),  # fmt: skip
+    UniqueConstraint(
+        "kind",
+        "left_source",
+        "left_source_id",
+        "right_source",
+        "right_source_id",
+        name="uq_identity_overrides_pair",
+    ),  # fmt: skip
 )
 
 review_queue = Table(
@@ -480,8 +488,13 @@ review_queue = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("decided_at", UtcDateTime(), nullable=True),
     Column("decided_by", String(128), nullable=True),
-    UniqueConstraint("left_source", "left_source_id", "right_source", "right_source_id",
-                     name="uq_review_queue_pair"),  # fmt: skip
+    UniqueConstraint(
+        "left_source",
+        "left_source_id",
+        "right_source",
+        "right_source_id",
+        name="uq_review_queue_pair",
+    ),  # fmt: skip
     Index(None, "status"),
 )
 
@@ -516,8 +529,12 @@ profiles = Table(
     Column("language", String(16), nullable=True),
     Column("branch", String(64), nullable=True, comment="Home branch"),
     Column("consents", JsonDocument(), nullable=True, comment="{channel: {granted, at, source}}"),
-    Column("provenance", JsonDocument(), nullable=True,
-           comment="{field: {source, source_id, rule, at}}"),  # fmt: skip
+    Column(
+        "provenance",
+        JsonDocument(),
+        nullable=True,
+        comment="{field: {source, source_id, rule, at}}",
+    ),  # fmt: skip
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("change_seq", BigInteger, nullable=False),
     Column("run_id", String(26), nullable=True),
@@ -690,4 +707,32 @@ audit_log = Table(
     Column("status", Integer, nullable=False),
     Index(None, "occurred_at"),
     Index(None, "master_id"),
+)
+
+
+# --- Rotated connector secrets and received webhooks (migration 0007). -------------------------
+
+connector_secrets = Table(
+    "connector_secrets",
+    metadata,
+    Column("source", String(64), primary_key=True, comment="Source name in hub.yaml"),
+    Column("key", String(255), primary_key=True, comment="Dotted config path"),
+    Column("value", Text, nullable=False, comment="JSON of the rotated value: a secret"),
+    Column(
+        "base_hash",
+        String(64),
+        nullable=True,
+        comment="sha256 of the hub.yaml value it replaced (null: none); hub.yaml wins if changed",
+    ),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("source", String(64), primary_key=True, comment="Source name in hub.yaml"),
+    Column("event_id", String(255), primary_key=True, comment="The sender's event id"),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("record_key", Text, nullable=True, comment="Raw record it landed as"),
+    Index(None, "received_at"),
 )

@@ -15,7 +15,7 @@ it as the run's error like any other failure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,15 @@ class AirbyteReader:
         self._selected: dict[str, SelectedStream] = {}
         self._problem: CrmHubError | None = None
         self._adapter: AirbyteAdapter | None = None
+        # Called with a CONNECTOR_CONFIG control message's config (rotated credentials) before
+        # the next message is read; the sync stage sets it (see crm_hub.sync.rotated).
+        self.config_listener: Callable[[dict[str, Any]], object] | None = None
+
+    def _config_update(self, config: dict[str, Any]) -> None:
+        if self.config_listener is None:
+            log.warning("connector asked to change its config; hub.yaml is left as it is")
+            return
+        self.config_listener(config)
 
     def streams(self) -> dict[str, list[str]]:
         """Stream → primary key, from ``discover`` (empty when discover failed: see read)."""
@@ -84,7 +93,7 @@ class AirbyteReader:
 
     def _discover(self) -> None:
         catalog: dict[str, Any] | None = None
-        adapter = AirbyteAdapter(f"{self.label} (discover)", {})
+        adapter = AirbyteAdapter(f"{self.label} (discover)", {}, self._config_update)
         with private_dir("crm-hub-airbyte-") as folder:
             config_path = write_private_json(folder, "config.json", self.config.config)
             with self._process(["discover", "--config", str(config_path)]) as process:
@@ -119,7 +128,7 @@ class AirbyteReader:
         if self._problem is not None:
             raise self._problem
         assert self._catalog is not None
-        adapter = self._adapter = AirbyteAdapter(self.label, self._selected)
+        adapter = self._adapter = AirbyteAdapter(self.label, self._selected, self._config_update)
         saved = connector_state(state, list(self._selected))
         with private_dir("crm-hub-airbyte-") as folder:
             argv = [

@@ -9,6 +9,8 @@ both land records, keep state and report errors the same way:
 - :class:`AirbyteAdapter` turns Airbyte messages into the hub's messages: RECORD →
   :class:`RecordMessage`, STATE → :class:`StateMessage`, LOG → our log, TRACE error → kept for
   :meth:`AirbyteAdapter.failure`;
+- CONTROL (``CONNECTOR_CONFIG``, a connector's rotated credentials) → the adapter's
+  ``on_config`` callback, synchronously (see :mod:`crm_hub.sync.rotated`);
 - :func:`connector_state` rebuilds the ``--state`` input from what the engine saved.
 
 State, as saved per stream in ``sync_state``::
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,10 +192,18 @@ class AirbyteAdapter:
     Args:
         label: names the source in messages, e.g. ``source faker``.
         selected: the streams the configured catalog reads.
+        on_config: called with the new config of a ``CONNECTOR_CONFIG`` control message (a
+            rotated refresh token) before the next message is read; None: the update is
+            dropped with a warning. The config is never logged: it holds every secret.
     """
 
-    def __init__(self, label: str, selected: dict[str, SelectedStream]) -> None:
-        self.label, self.selected = label, selected
+    def __init__(
+        self,
+        label: str,
+        selected: dict[str, SelectedStream],
+        on_config: Callable[[dict[str, Any]], object] | None = None,
+    ) -> None:
+        self.label, self.selected, self.on_config = label, selected, on_config
         self.errors: list[TraceError] = []
         self.records = 0
         self.estimate: int | None = None
@@ -212,8 +223,16 @@ class AirbyteAdapter:
         elif kind == "TRACE":
             self._trace(message.get("trace") or {})
         elif kind == "CONTROL":
-            log.warning("connector asked to change its config; hub.yaml is left as it is")
+            self._control(message.get("control") or {})
         return None
+
+    def _control(self, control: dict[str, Any]) -> None:
+        config = (control.get("connectorConfig") or {}).get("config")
+        wanted = control.get("type") == "CONNECTOR_CONFIG"
+        if wanted and isinstance(config, dict) and self.on_config is not None:
+            self.on_config(config)
+            return
+        log.warning("connector asked to change its config; hub.yaml is left as it is")
 
     def not_json(self, raw: bytes) -> None:
         """A stdout line that is not an Airbyte message: log it, keep it for error messages."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from crm_hub.config.models import SourceConfig, register_source_type
 
@@ -21,6 +21,7 @@ __all__ = [
     "CommandSourceConfig",
     "NativeSourceConfig",
     "SingerSourceConfig",
+    "TypeformSourceConfig",
 ]
 
 NATIVE_TYPES = ("square", "mailchimp", "typeform", "quickbooks")
@@ -111,7 +112,26 @@ class NativeSourceConfig(_ConnectorFields):
     )
 
 
+class TypeformSourceConfig(NativeSourceConfig):
+    """``type: typeform``: the native connector, and optionally the receiver of the form's
+    webhook (``POST /events/typeform`` of ``crm-hub serve``), which lands each response as the
+    next sync would."""
+
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Secret of the Typeform webhook pointed at crm-hub serve "
+        "(POST /events/typeform); write it as ${ENV}. Unset: this source takes no webhooks.",
+    )
+    webhook_max_age_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Refuse a webhook whose response was submitted longer ago than this "
+        "(a replay); the next sync still reads the response.",
+    )
+
+
 register_source_type("airbyte", AirbyteSourceConfig)
 register_source_type("singer", SingerSourceConfig)
 for _native in NATIVE_TYPES:
     register_source_type(_native, NativeSourceConfig)
+register_source_type("typeform", TypeformSourceConfig)

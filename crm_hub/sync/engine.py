@@ -31,6 +31,7 @@ from crm_hub.store.schema import runs
 from crm_hub.store.state import load_state, save_state
 from crm_hub.sync.messages import RecordMessage, RejectMessage, SourceReader, StateMessage
 from crm_hub.sync.registry import make_reader
+from crm_hub.sync.rotated import open_rotated
 
 __all__ = ["SyncProgress", "SyncResult", "sync_source"]
 
@@ -355,10 +356,16 @@ def sync_source(
         started = time.monotonic()
         result = SyncResult(source=name, run_id=run_id)
         try:  # a reader failing to start (bad manifest, discover error) is a failed run too
+            if reader is None:
+                # Rotated credentials stored by earlier syncs win over hub.yaml's (see rotated).
+                source, rotated = open_rotated(store, name, source)
+                reader = make_reader(name, source, config.base_dir)
+                if hasattr(reader, "config_listener"):
+                    reader.config_listener = rotated.save
             run = _SyncRun(
                 store,
                 name,
-                reader or make_reader(name, source, config.base_dir),
+                reader,
                 run_id,
                 settings.batch_size,
                 on_progress,

@@ -14,16 +14,18 @@ airbyte-cdk is imported on first use, not at import: it is slow to import and wa
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import importlib.util
 import logging
 import sys
 import types
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -71,29 +73,48 @@ class _StdoutGuard:
     """Stands in for ``sys.stdout`` while the CDK runs: it ``print``s some protocol messages
     (e.g. a RATE_LIMITED stream status) straight to stdout, which would corrupt the hub's own
     output (``--json``). Those go to the debug log; every other write passes through.
+
+    A CONTROL message (the CDK prints one the moment it rotated a refresh token) is never
+    logged: its config goes to ``on_config``, in the refreshing thread, before the CDK uses the
+    new token.
     """
 
-    def __init__(self, target: Any) -> None:
+    def __init__(
+        self, target: Any, on_config: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self._target = target
+        self._on_config = on_config
 
     def write(self, text: str) -> int:
         if text.startswith('{"type":'):
             if '"CONTROL"' in text[:40]:  # a config update carries fresh tokens: never log it
-                log.warning("connector emitted a config update (rotated credentials); withheld")
+                self._control(text)
             else:
                 log.debug("connector printed", text=text.strip()[:2000])
             return len(text)
         written: int = self._target.write(text)
         return written
 
+    def _control(self, text: str) -> None:
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            message = None
+        control = message.get("control") if isinstance(message, dict) else None
+        config = (control or {}).get("connectorConfig", {}).get("config")
+        if self._on_config is None or not isinstance(config, dict):
+            log.warning("connector emitted a config update (rotated credentials); withheld")
+            return
+        self._on_config(config)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
 
 
 @contextlib.contextmanager
-def _guard_stdout() -> Iterator[None]:
+def _guard_stdout(on_config: Callable[[dict[str, Any]], None] | None = None) -> Iterator[None]:
     original = sys.stdout
-    guard = _StdoutGuard(original)
+    guard = _StdoutGuard(original, on_config)
     sys.stdout = guard
     try:
         yield
@@ -160,6 +181,29 @@ class NativeReader:
             )
         self._adapter: AirbyteAdapter | None = None
         self._logger = logging.getLogger(f"airbyte.crm_hub.{name}")
+        # Called with the connector's new config when it rotates credentials (see
+        # crm_hub.sync.rotated); the sync stage sets it. Keys the manifest derives from others
+        # (config_normalization_rules, e.g. api_root) are left out.
+        self.config_listener: Callable[[dict[str, Any]], object] | None = None
+        self._derived: list[list[str]] = []
+        self._config_error: BaseException | None = None
+
+    def _config_update(self, config: dict[str, Any]) -> None:
+        if self.config_listener is None:
+            log.warning("connector emitted a config update (rotated credentials); withheld")
+            return
+        clean = copy.deepcopy(config)
+        for path in self._derived:
+            node: Any = clean
+            for part in path[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(path[-1], None)
+        try:
+            self.config_listener(clean)
+        except BaseException as exc:  # raised again by read(), not as the CDK's own error
+            self._config_error = exc
+            raise
 
     def _manifest_path(self, connectors_dir: Path) -> Path:
         if self.config.manifest:
@@ -198,6 +242,7 @@ class NativeReader:
         if not isinstance(manifest, dict):
             raise ConfigError(f"{self.label}: {self.manifest_path} is not a manifest mapping")
         self._load_components()
+        self._derived = _derived_paths(manifest)
         return manifest
 
     def _load_components(self) -> None:
@@ -248,7 +293,7 @@ class NativeReader:
         manifest = self._manifest()
         self._check_config(manifest)
         try:
-            with _cdk_warnings(), _guard_stdout():
+            with _cdk_warnings(), _guard_stdout(self._config_update):
                 catalog = self._source(manifest).discover(self._logger, self.config.config)
         except Exception as exc:
             raise self._error(exc, "discover") from None
@@ -271,14 +316,15 @@ class NativeReader:
         self.streams()
         if self._problem is not None:
             raise self._problem
-        adapter = self._adapter = AirbyteAdapter(self.label, self._selected)
+        adapter = self._adapter = AirbyteAdapter(self.label, self._selected, self._config_update)
         saved = connector_state(state, list(self._selected))
         cdk = _cdk()
         states = [cdk.load_state(s) for s in saved] if isinstance(saved, list) else []
         catalog = cdk.load_catalog(self._catalog)
         dump = cdk.dump_message
+        self._config_error = None
         try:
-            with _cdk_warnings(), _guard_stdout():
+            with _cdk_warnings(), _guard_stdout(self._config_update):
                 source = self._source(self._manifest(), catalog, states)
                 for message in source.read(self._logger, self.config.config, catalog, states):
                     converted = adapter.convert(dump(message))
@@ -287,10 +333,18 @@ class NativeReader:
         except CrmHubError:
             raise
         except Exception as exc:
+            if self._config_error is not None:
+                raise self._config_error from None
             traced = getattr(exc, "as_airbyte_message", None)
             if traced is None:
                 raise self._error(exc, "read") from None
             adapter.convert(dump(traced()))
+        if self._config_error is not None:
+            raise self._config_error
+        # The CDK also writes rotated values into the config's nested mappings in place: a
+        # second chance for an update whose CONTROL line did not reach the guard.
+        if self.config_listener is not None:
+            self._config_update(self.config.config)
         failure = adapter.failure(None)
         if failure is not None:
             raise failure
@@ -302,6 +356,23 @@ class NativeReader:
             f"{self.label}: {step} failed: {redact(str(message))}",
             detail=redact(str(detail)) if detail else None,
         )
+
+
+def _derived_paths(manifest: dict[str, Any]) -> list[list[str]]:
+    """Config paths the manifest adds itself (``ConfigAddFields`` normalisation, e.g.
+    ``api_root``): derived from other keys, so not worth storing when a config update
+    carries them."""
+    rules = ((manifest.get("spec") or {}).get("config_normalization_rules") or {}).get(
+        "transformations"
+    ) or []
+    paths = []
+    for rule in rules:
+        if isinstance(rule, dict) and rule.get("type") == "ConfigAddFields":
+            for field in rule.get("fields") or []:
+                path = field.get("path") if isinstance(field, dict) else None
+                if isinstance(path, list) and path:
+                    paths.append([str(part) for part in path])
+    return paths
 
 
 def native_reader(name: str, config: SourceConfig, base_dir: Path) -> SourceReader:
