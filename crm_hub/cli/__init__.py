@@ -12,6 +12,7 @@ import typer
 from crm_hub.cli import (
     db,
     deploy,
+    erase,
     identity,
     mapping,
     match,
@@ -34,8 +35,8 @@ app = typer.Typer(
 )
 
 # In the order `crm-hub --help` lists them: the loop's stages first, then tools.
-for _module in (project, sync, mapping, identity, segments, publish, deploy, rejected, serve, db,
-                match, sandbox):  # fmt: skip
+for _module in (project, sync, mapping, identity, segments, publish, erase, deploy, rejected,
+                serve, db, match, sandbox):  # fmt: skip
     _module.register(app)
 
 

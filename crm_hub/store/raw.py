@@ -18,6 +18,8 @@ import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
+from crm_hub.store.erasures import any_tombstones, record_hash, tombstoned
+
 __all__ = ["LandCounts", "RawRow", "has_rows", "land_batch", "next_change_seq"]
 
 
@@ -34,12 +36,14 @@ class LandCounts:
     updated: int = 0
     unchanged: int = 0
     conflicted: bool = False  # an assume_new insert met an existing key
+    erased: int = 0  # records of erased people, not landed (``crm-hub erase``)
 
     def add(self, other: LandCounts) -> None:
         """Accumulate another batch's counts."""
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.erased += other.erased
 
 
 def next_change_seq(conn: Connection) -> int:
@@ -119,13 +123,20 @@ def land_batch(
             insert is undone to a savepoint and the batch is diffed after all. Check
             ``LandCounts.conflicted`` to stop assuming.
     """
+    blocked = _tombstoned_keys(conn, source, stream, rows)
+    if blocked:
+        rows = {key: row for key, row in rows.items() if key not in blocked}
+        if not rows:
+            return LandCounts(erased=len(blocked))
     if assume_new:
         inserted = _insert_all(conn, source, stream, rows, run_id, now)
         if inserted is not None:
+            inserted.erased = len(blocked)
             return inserted
     existing = _existing_hashes(conn, source, stream, list(rows))
     changed = [(key, *row) for key, row in rows.items() if existing.get(key) != row[0]]
     counts = LandCounts(unchanged=len(rows) - len(changed), conflicted=assume_new)
+    counts.erased = len(blocked)
     if not changed:
         return counts
     counts.updated = sum(1 for row in changed if row[0] in existing)
@@ -136,6 +147,16 @@ def land_batch(
     else:
         _write_sqlite(conn, source, stream, changed, seq, run_id, now)
     return counts
+
+
+def _tombstoned_keys(
+    conn: Connection, source: str, stream: str, rows: Mapping[str, RawRow]
+) -> set[str]:
+    """Keys of ``rows`` erased by ``crm-hub erase`` (nothing hashed while no one was)."""
+    if not rows or not any_tombstones(conn):
+        return set()
+    by_hash = {record_hash(source, stream, key): key for key in rows}
+    return {by_hash[h] for h in tombstoned(conn, ["raw_record"], by_hash)}
 
 
 def _insert_all(
