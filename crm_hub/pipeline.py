@@ -105,6 +105,12 @@ def _traits(store: Store, config: HubConfig) -> dict[str, Any]:
     return compute_traits(store, config).counts()
 
 
+def _reports(store: Store, config: HubConfig) -> dict[str, Any]:
+    from crm_hub.analytics import compute_reports
+
+    return {name: len(rows) for name, rows in compute_reports(store, config).items()}
+
+
 def _segments(store: Store, config: HubConfig) -> dict[str, Any]:
     from crm_hub.segments import evaluate_segments
 
@@ -137,6 +143,7 @@ STAGES: dict[str, Callable[[Store, HubConfig], dict[str, Any]]] = {
     "profile": _profile,
     "traits": _traits,
     "segments": _segments,
+    "reports": _reports,
     "publish": _publish,
 }
 """The stages after map, in order; each takes the store and config and returns its counts."""

@@ -19,6 +19,7 @@ from crm_hub.cli import (
     project,
     publish,
     rejected,
+    report,
     sandbox,
     segments,
     serve,
@@ -35,8 +36,8 @@ app = typer.Typer(
 )
 
 # In the order `crm-hub --help` lists them: the loop's stages first, then tools.
-for _module in (project, sync, mapping, identity, segments, publish, erase, deploy, rejected,
-                serve, db, match, sandbox):  # fmt: skip
+for _module in (project, sync, mapping, identity, segments, publish, erase, report, deploy,
+                rejected, serve, db, match, sandbox):  # fmt: skip
     _module.register(app)
 
 

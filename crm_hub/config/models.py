@@ -7,6 +7,7 @@ names.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ from crm_hub.config.destinations import DestinationConfig
 __all__ = [
     "SOURCE_TYPES",
     "AlertsConfig",
+    "CampaignConfig",
     "EmailAlertConfig",
     "WebhookAlertConfig",
     "FileSourceConfig",
@@ -152,6 +154,15 @@ class AlertsConfig(_Strict):
     email: EmailAlertConfig | None = Field(None, description="Send an alert e-mail.")
 
 
+class CampaignConfig(_Strict):
+    """What a marketing campaign cost: the cost per acquisition of `crm-hub report campaigns`."""
+
+    cost: Decimal = Field(ge=0, description="What the campaign cost, e.g. 120.00.")
+    currency: str = Field(
+        pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of the cost, e.g. GBP."
+    )
+
+
 class HubConfig(_Strict):
     """The whole of hub.yaml, after ${ENV} substitution and validation."""
 
@@ -174,6 +185,11 @@ class HubConfig(_Strict):
     segments: str = Field(
         "mappings/segments.yaml",
         description="Segment definitions file (relative to hub.yaml), read by the segments stage.",
+    )
+    campaigns: dict[str, CampaignConfig] = Field(
+        default_factory=dict,
+        description="Campaign costs by campaign id or UTM tag, e.g. {spring: {cost: 120, "
+        "currency: GBP}} (crm-hub report campaigns).",
     )
     base_dir: Path = Field(Path("."), exclude=True, description="Folder holding hub.yaml.")
 

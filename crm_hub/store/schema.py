@@ -62,6 +62,9 @@ __all__ = [
     "publish_watermarks",
     "raw_records",
     "rejected_records",
+    "report_campaigns",
+    "report_cohorts",
+    "report_funnel",
     "review_queue",
     "runs",
     "segment_history",
@@ -735,4 +738,57 @@ webhook_events = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("record_key", Text, nullable=True, comment="Raw record it landed as"),
     Index(None, "received_at"),
+)
+
+
+# --- Reports for BI tools and SQL users (migration 0008). ----------------------------------------
+# Rebuilt whole by crm_hub.analytics.compute_reports; counts are distinct active masters.
+
+report_campaigns = Table(
+    "report_campaigns",
+    metadata,
+    Column("channel", String(16), primary_key=True, comment="email, form"),
+    Column("campaign_id", String(255), primary_key=True, comment="Campaign id or UTM tag"),
+    Column("reached", Integer, nullable=False, comment="People sent it / who filled the form"),
+    Column("engaged", Integer, nullable=False, comment="People who clicked / filled the form"),
+    Column("converted", Integer, nullable=False, comment="First order within the window"),
+    Column("conversion_rate", Float, nullable=True, comment="converted / reached"),
+    Column("revenue", Money, nullable=True, comment="Converted people's orders in the window"),
+    Column("currency", String(3), nullable=True, comment="Currency of revenue"),
+    Column("revenue_by_currency", JsonDocument(), nullable=True, comment="{currency: revenue}"),
+    Column("cost", Money, nullable=True, comment="From hub.yaml campaigns:"),
+    Column("cost_currency", String(3), nullable=True),
+    Column("cost_per_acquisition", Money, nullable=True, comment="cost / converted"),
+    Column("attribution_days", Integer, nullable=False),
+    Column("first_touch_at", UtcDateTime(), nullable=True),
+    Column("last_touch_at", UtcDateTime(), nullable=True),
+    Column("computed_at", UtcDateTime(), nullable=False),
+)
+
+report_funnel = Table(
+    "report_funnel",
+    metadata,
+    Column("period", String(7), primary_key=True, comment="Month of the lead, YYYY-MM"),
+    Column("branch", String(64), primary_key=True, comment="Lead's branch, or unassigned"),
+    Column("leads", Integer, nullable=False, comment="People whose first form came in then"),
+    Column("first_orders", Integer, nullable=False, comment="... who ordered after it"),
+    Column("repeat_customers", Integer, nullable=False, comment="... 2+ orders after it"),
+    Column("regulars", Integer, nullable=False, comment="... regular_orders+ orders after it"),
+    Column("lead_to_order_rate", Float, nullable=True),
+    Column("order_to_repeat_rate", Float, nullable=True),
+    Column("repeat_to_regular_rate", Float, nullable=True),
+    Column("regular_orders", Integer, nullable=False, comment="Orders that make a regular"),
+    Column("computed_at", UtcDateTime(), nullable=False),
+)
+
+report_cohorts = Table(
+    "report_cohorts",
+    metadata,
+    Column("cohort", String(7), primary_key=True, comment="Month of first order, YYYY-MM"),
+    Column("branch", String(64), primary_key=True, comment="Branch of the first order"),
+    Column("months_since", Integer, primary_key=True, comment="0: the first order's month"),
+    Column("cohort_size", Integer, nullable=False),
+    Column("active", Integer, nullable=False, comment="Of them, ordered in that month"),
+    Column("retention", Float, nullable=True, comment="active / cohort_size"),
+    Column("computed_at", UtcDateTime(), nullable=False),
 )
