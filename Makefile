@@ -23,6 +23,9 @@ demo: $(STAMP)
 # one documented exception for airbyte-cdk's experimental-class warning).
 test: $(STAMP)
 	PY=$(PY) bash scripts/install_test_connectors.sh
+	@# the staff pages' browser test drives Debian's headless Chromium (tests/web)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from crm_hub.api.deps import ApiContext
 from crm_hub.api.problems import install_problem_handlers
 from crm_hub.api.routes import customers, events, meta, segments
+from crm_hub.api.web import install_pages
 from crm_hub.api.webhooks import TypeformWebhooks
 from crm_hub.config.models import SourceConfig
 from crm_hub.logging import get_logger
@@ -70,6 +71,7 @@ def create_app(
     install_problem_handlers(app)
     for module in (customers, segments, meta, events):
         app.include_router(module.router)
+    install_pages(app)  # /ui/: staff pages over the same policy
 
     @app.middleware("http")
     async def _log_requests(

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TODAY
 
 from crm_hub.analytics.charts import write_chart
 from crm_hub.errors import ConfigError
 from crm_hub.store import Store
+from tests.analytics.conftest import TODAY
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

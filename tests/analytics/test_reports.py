@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import TODAY
 from sqlalchemy import func, select
 
 from crm_hub.analytics import compute_reports, read_report
@@ -15,6 +14,7 @@ from crm_hub.config.models import HubConfig
 from crm_hub.errors import ConfigError
 from crm_hub.store import Store
 from crm_hub.store.schema import report_campaigns, report_cohorts, report_funnel
+from tests.analytics.conftest import TODAY
 
 CONFIG = HubConfig.model_validate({"campaigns": {"spring": {"cost": "84", "currency": "GBP"}}})
 

@@ -8,7 +8,18 @@ south customer's id, name, phone, e-mail, or the money of south's rows.
 from __future__ import annotations
 
 import pytest
-from conftest import ANN, BOB, OLD_ZED, SOUTH_MONEY, UNKNOWN, ZED, ZED_EMAIL, ZED_PHONE, World
+
+from tests.api.conftest import (
+    ANN,
+    BOB,
+    OLD_ZED,
+    SOUTH_MONEY,
+    UNKNOWN,
+    ZED,
+    ZED_EMAIL,
+    ZED_PHONE,
+    World,
+)
 
 NORTH = ["staff_north", "manager_north"]
 FOREIGN = {"bob": BOB, "zed": ZED, "merged-into-zed": OLD_ZED}

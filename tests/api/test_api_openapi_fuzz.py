@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import ANN, OLD_ANN, World
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.api.conftest import ANN, OLD_ANN, World
 
 _IDS = st.sampled_from([ANN, OLD_ANN, "m_", "m_" + "Z" * 26, "m_" + "Z" * 27, "x", "..", "%00"])
 _TEXT = st.text(max_size=60)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ANN, BOB, GONE, OLD_ANN, UNKNOWN, World
 from sqlalchemy import select
 
 from crm_hub.store.schema import api_tokens, audit_log
+from tests.api.conftest import ANN, BOB, GONE, OLD_ANN, UNKNOWN, World
 
 
 def items(response: Any) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from conftest import ANN, build_world
 from sqlalchemy import select, text
 
 from crm_hub.api import create_app
@@ -21,6 +20,7 @@ from crm_hub.api.tokens import create_token, hash_token
 from crm_hub.logging import configure_logging
 from crm_hub.store import Store
 from crm_hub.store.schema import api_tokens, audit_log
+from tests.api.conftest import ANN, build_world
 
 SENTINEL = "SENTINELx7f3a9q"
 

@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import mailchimp_yaml
 from publish_helpers import hub_config, put
 
 from connectors.sandbox import SandboxServer
 from crm_hub.store import Store
+from tests.publish.conftest import mailchimp_yaml
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

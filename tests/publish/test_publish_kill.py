@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import mailchimp_yaml
 from publish_helpers import hub_config, put, states
 from test_publish_sandbox import member, member_puts
 
 from connectors.sandbox import SandboxServer
 from crm_hub.publish import publish
 from crm_hub.store import Store
+from tests.publish.conftest import mailchimp_yaml
 
 PEOPLE = 120
 

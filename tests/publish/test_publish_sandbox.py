@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import FAST, TARGET_JSONL, mailchimp_yaml
 from publish_helpers import NO, hub_config, merge, open_rejections, put, states
 
 from connectors.sandbox import SandboxServer
 from connectors.target_mailchimp.sinks import subscriber_hash
 from crm_hub.publish import publish
 from crm_hub.store import Store
+from tests.publish.conftest import FAST, TARGET_JSONL, mailchimp_yaml
 
 AUTH = ("anyone", "sandbox-mailchimp-key-us21")
 
