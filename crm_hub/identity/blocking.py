@@ -285,3 +285,18 @@ def _email_local(prepared: Prepared) -> KeyValues:
         prepared.email_local, lambda v: v if isinstance(v, str) and len(v) >= 6 else None
     )
     return _single(codes_of(spread(codes, items)))
+
+
+@register_blocking_key("initials_dob")
+def _initials_dob(prepared: Prepared) -> KeyValues:
+    """Birth date with the two name initials in either order: catches swapped names with typos
+    (``Nathan Challenor``/``Challmenor Natahn``) that no name key groups."""
+
+    def initial(values: np.ndarray) -> np.ndarray:
+        return np.array([ord(v[0]) if isinstance(v, str) and v else -1 for v in values],
+                        dtype=np.int64)  # fmt: skip
+
+    a, b = initial(prepared.first), initial(prepared.last)
+    pair = np.minimum(a, b) * 1024 + np.maximum(a, b)
+    pair[(a < 0) | (b < 0)] = -1
+    return _single(_combine(pair, prepared.dob_code))

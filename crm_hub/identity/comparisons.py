@@ -103,7 +103,8 @@ def birth_date(ctx: PairContext) -> Levels:
 
     Example pairs: ``1984-07-02``/``1984-07-02`` → exact; ``--07-02``/``1984-07-02`` → same
     birthday; ``1984-07-02``/``1984-02-07`` (day and month swapped) or ``1984-07-03`` → one
-    typo; ``1984-07-02``/``1990-01-15`` → different.
+    typo, and so is a day apart (``1984-07-03``, also against ``--07-03``: dates entered
+    across midnight or time zones); ``1984-07-02``/``1990-01-15`` → different.
     """
     p = ctx.prepared
     ml, mr = p.dob_month[ctx.left], p.dob_month[ctx.right]
@@ -113,6 +114,8 @@ def birth_date(ctx: PairContext) -> Levels:
     present = (ml > 0) & (mr > 0)
     full = present & (yl > 0) & (yr > 0)
     same_md = (ml == mr) & (dl == dr)
+    next_day = (ml == mr) & (np.abs(dl.astype(np.int16) - dr.astype(np.int16)) == 1)
+    level[present & ~full & next_day] = 1
     level[present & ~full & same_md] = 2
     idx = np.flatnonzero(full & ~((yl == yr) & same_md))
     if len(idx):
@@ -123,7 +126,8 @@ def birth_date(ctx: PairContext) -> Levels:
         adjacent = (hamming == 2) & (differs[:, :-1] & differs[:, 1:]).any(axis=1)
         swap_ok = adjacent & (np.sort(da, axis=1) == np.sort(db, axis=1)).all(axis=1)
         dm_swap = (yl[idx] == yr[idx]) & (ml[idx] == dr[idx]) & (dl[idx] == mr[idx])
-        level[idx[(hamming <= 1) | swap_ok | dm_swap]] = 1
+        one_day = (yl[idx] == yr[idx]) & next_day[idx]
+        level[idx[(hamming <= 1) | swap_ok | dm_swap | one_day]] = 1
     level[full & (yl == yr) & same_md] = 3
     level[~present] = -1
     return level

@@ -50,12 +50,18 @@ def codes_of(values: np.ndarray | pd.Series) -> np.ndarray:
 
 
 def frequencies(codes: np.ndarray) -> np.ndarray:
-    """Return, per record, the share of records (with a value) holding the same value."""
+    """Return, per record, the share of the *other* records (with a value) holding its value.
+
+    That is the chance a random other record agrees with it, the same measure as
+    `agreement_chance` for a whole field (counting the record itself would make a value two
+    records share look as common as one three records share, and penalise rare values).
+    """
     present = codes >= 0
     out = np.zeros(len(codes), dtype=np.float64)
-    if present.any():
+    total = int(present.sum())
+    if total:
         counts = np.bincount(codes[present])
-        out[present] = counts[codes[present]] / present.sum()
+        out[present] = np.maximum(counts[codes[present]] - 1, 1) / max(total - 1, 1)
     return out
 
 

@@ -19,11 +19,12 @@ import pandas as pd
 from crm_hub.errors import ConfigError
 from crm_hub.identity import rules
 from crm_hub.identity.arrays import distinct
-from crm_hub.identity.blocking import BlockingStats, candidate_pairs
+from crm_hub.identity.blocking import BlockingStats, CandidatePairs, candidate_pairs
 from crm_hub.identity.clustering import cluster
 from crm_hub.identity.comparisons import PairContext, comparison_names
 from crm_hub.identity.ids import IdMinter, content_ids
 from crm_hub.identity.overrides import Overrides
+from crm_hub.identity.profiles import fill_from_clusters
 from crm_hub.identity.records import Prepared, prepare
 from crm_hub.identity.scoring import (
     FellegiSunter,
@@ -44,7 +45,7 @@ Progress = Callable[[str, float], None]
 """Called with a step name and the fraction of the whole run done (0 to 1)."""
 
 _STEPS = {"normalise": 0.0, "block": 0.25, "compare": 0.35, "train": 0.6, "score": 0.65,
-          "cluster": 0.75, "ids": 0.9, "done": 1.0}  # fmt: skip
+          "cluster": 0.7, "profiles": 0.8, "ids": 0.9, "done": 1.0}  # fmt: skip
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ResolutionStats:
     blocking: BlockingStats = field(default_factory=BlockingStats)
     rule_links: dict[str, int] = field(default_factory=dict)
     score_links: int = 0
+    profile_links: int = 0
     must_links: int = 0
     vetoed: dict[str, int] = field(default_factory=dict)
     vetoes: tuple[str, ...] = ()
@@ -144,6 +146,44 @@ def _conflict_function(
     return conflicts
 
 
+def _profile_links(
+    prepared: Prepared,
+    candidates: CandidatePairs,
+    model: FellegiSunter,
+    labels: np.ndarray,
+    accepted: np.ndarray,
+    vetoed: np.ndarray,
+    names: Sequence[str],
+    rule_names: Sequence[str],
+    veto_names: Sequence[str],
+    settings: MatchSettings,
+    *,
+    use_tf: bool,
+) -> np.ndarray:
+    """Second pass: candidate pairs across clusters, compared with their clusters' profiles.
+
+    Each record's missing fields are filled from its first-pass cluster (`profiles`); the
+    pairs still apart and not vetoed on their own values are compared again with the same
+    model, rules and vetoes. Returns the indices of candidate pairs to link in addition.
+    """
+    todo = np.flatnonzero(
+        ~accepted & (vetoed < 0) & (labels[candidates.left] != labels[candidates.right])
+    )
+    if not len(todo):
+        return todo
+    filled = fill_from_clusters(prepared, labels)
+    ctx = PairContext(filled, candidates.left[todo], candidates.right[todo], settings)
+    levels = compute_levels(ctx, names)
+    tf = tf_adjustments(model, levels, ctx, settings) if use_tf else None
+    prob = probability(match_weights(model, levels, tf))
+    level_map = {name: levels[:, c] for c, name in enumerate(names)}
+    fired = rules.apply(level_map, rule_names, ctx, vetoes=False)
+    again = rules.apply(level_map, veto_names, ctx, vetoes=True)
+    keep = ((fired >= 0) | (prob >= settings.threshold)) & (again < 0)
+    result: np.ndarray = todo[keep]
+    return result
+
+
 def resolve(
     records: pd.DataFrame,
     *,
@@ -227,6 +267,7 @@ def resolve(
     for index, name in enumerate(veto_names):
         stats.vetoed[name] = int((wanted & (vetoed == index)).sum())
     step("cluster")
+    profile_link = np.zeros(len(candidates), dtype=bool)
     must_l, must_r, cannot_l, cannot_r = overrides.indices(prepared)
     chosen = np.flatnonzero(accepted)
     strength = prob[chosen] + (fired[chosen] >= 0)
@@ -240,6 +281,29 @@ def resolve(
         conflicts=_conflict_function(prepared, ctx, veto_names, settings),
         max_size=settings.max_cluster_size,
     )
+    step("profiles")
+    if settings.profile_pass:
+        extra = _profile_links(prepared, candidates, model, clusters.labels, accepted, vetoed,
+                               names, rule_names, veto_names, settings,
+                               use_tf=tf is not None)  # fmt: skip
+        stats.profile_links = len(extra)
+        if len(extra):
+            accepted = accepted.copy()
+            accepted[extra] = True
+            profile_link[extra] = True
+            chosen = np.flatnonzero(accepted)
+            strength = prob[chosen] + (fired[chosen] >= 0)
+            strength[profile_link[chosen]] = np.minimum(strength[profile_link[chosen]], 0.5)
+            clusters = cluster(
+                prepared.n,
+                candidates.left[chosen],
+                candidates.right[chosen],
+                strength,
+                must=(must_l, must_r),
+                cannot=(cannot_l, cannot_r),
+                conflicts=_conflict_function(prepared, ctx, veto_names, settings),
+                max_size=settings.max_cluster_size,
+            )
     labels = clusters.labels
     stats.refused, stats.rebuilt_components = (
         int(clusters.refused.sum()),
@@ -258,9 +322,10 @@ def resolve(
     reason = np.array(["score"] * len(kept), dtype=object)
     by_rule = fired[kept] >= 0
     reason[by_rule] = [f"rule:{rule_names[i]}" for i in fired[kept][by_rule]]
+    reason[profile_link[kept]] = "profile"
     for index, name in enumerate(rule_names):
         stats.rule_links[name] = int((fired[kept] == index).sum())
-    stats.score_links = int((~by_rule).sum())
+    stats.score_links = int((~by_rule & ~profile_link[kept]).sum())
     links = _pair_frame(prepared, candidates.left[kept], candidates.right[kept], reason=reason,
                         prob=prob[kept], weight=weights[kept], levels=levels[kept], names=names,
                         master=master)  # fmt: skip

@@ -223,6 +223,7 @@ def _different_given_name(levels: LevelMap, ctx: PairContext) -> np.ndarray:
     "full birth dates differ by more than a typo (unless the e-mail and name agree exactly)",
     requires=("birth_date", "first_name", "last_name", "email"),
     conflict=True,
+    unless_m_above=("birth_date", 0, 0.05),
 )
 def _different_birth_date(levels: LevelMap, ctx: PairContext) -> np.ndarray:
     strong = (levels["email"] == 1) & (levels["first_name"] >= 4) & (levels["last_name"] >= 3)

@@ -245,6 +245,7 @@ def train(
     u = [np.asarray(x, dtype=np.float64) for x in u_random]
     m: list[np.ndarray | None] = [None] * len(names)
     iterations = 0
+    lone: list[int] = []
     for session in SESSIONS:
         todo = [c for c, name in enumerate(names) if m[c] is None and name not in session.filter]
         if not todo:
@@ -256,13 +257,54 @@ def train(
         free = [c for c, name in enumerate(names) if name not in session.filter]
         learnt, steps = _em_m(table, counts, free, names, u, settings)
         iterations += steps
+        informative = [c for c in free if (levels[mask, c] >= 0).sum() >= _MIN_SESSION_PAIRS]
         for c in todo:
             m[c] = learnt[c]
+            if len(informative) <= 1:
+                lone.append(c)
         log.debug("em session", extra={"session": session.name, "pairs": int(mask.sum())})
     final_m = [x if x is not None else _prior_m(names, c) for c, x in enumerate(m)]
     model = FellegiSunter(tuple(names), final_m, u, [x.copy() for x in u], 0.5, iterations)
     model.prior = _global_prior(model, levels, n_records, tf_weights)
+    _refine_m(model, levels, tf_weights, lone)
+    model.prior = _global_prior(model, levels, n_records, tf_weights)
     return model
+
+
+def _refine_m(
+    model: FellegiSunter, levels: np.ndarray, tf_weights: np.ndarray | None, which: list[int]
+) -> None:
+    """Re-estimate m of comparisons learnt alone from all candidates, leave-one-out.
+
+    A training session frees few comparisons (often one, where its filter fixes the rest), and
+    EM over a single comparison cannot tell its disagreement among matches from non-matches:
+    corrupted birth dates of true duplicates all look like other people. Here each
+    comparison's m is the level distribution over all candidate pairs, each pair weighted by
+    its match probability from every *other* comparison (leave-one-out), which identifies it.
+    """
+    weights = model.weights()
+    evidence = np.full(len(levels), np.log2(model.prior / (1 - model.prior)))
+    contribution = np.zeros(levels.shape, dtype=np.float64)
+    for c, table in enumerate(weights):
+        column = levels[:, c]
+        valid = column >= 0
+        contribution[valid, c] = table[column[valid]]
+    evidence += contribution.sum(axis=1)
+    if tf_weights is not None:
+        evidence += tf_weights
+    for c in which:
+        column = levels[:, c]
+        valid = column >= 0
+        if valid.sum() < _MIN_SESSION_PAIRS:
+            continue
+        others = evidence[valid] - contribution[valid, c]
+        posterior = 1.0 / (1.0 + np.exp2(-np.clip(others, -60, 60)))
+        n_levels = len(model.m[c])
+        counts = np.bincount(column[valid], posterior, n_levels)
+        if counts.sum() < _MIN_SESSION_PAIRS:
+            continue
+        typical = _prior_m(model.names, c)
+        model.m[c] = (counts + _M_PSEUDO_PAIRS * typical) / (counts.sum() + _M_PSEUDO_PAIRS)
 
 
 def _global_prior(
@@ -296,8 +338,8 @@ def tf_adjustments(
     """Return each pair's term-frequency adjustment (log2).
 
     For a level with a TF field, the weight moves by ``log2(chance / tf)`` where ``tf`` is the
-    share of records holding the agreeing value and ``chance`` the chance two random records
-    agree on that field: rare values count more than common ones (boost capped by
+    share of other records holding the agreeing value and ``chance`` the chance two random
+    records agree on that field: rare values count more than common ones (boost capped by
     ``settings.tf_max_boost`` bits).
     """
     adjust = np.zeros(len(levels))

@@ -1,0 +1,159 @@
+"""Cluster profiles: a record's missing fields filled from the other records of its cluster.
+
+Records of one person are often sparse in complementary ways (a till record has a phone, a
+newsletter record an e-mail, neither a birth date). Once a first clustering pass has grouped
+records, two clusters can be compared with everything they know: a record missing a field
+borrows it from its cluster (the most common value there, ties to the smallest canonical
+index, so the result does not depend on input order). Comparing the filled records of two
+clusters shows agreement (the same birth date, given by different members) and disagreement
+(two different birth dates) that no single pair of records shows.
+
+Only missing fields are filled; a record's own values are never replaced.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crm_hub.identity.records import Prepared
+
+__all__ = ["FILL_GROUPS", "FillGroup", "cluster_frequencies", "fill_from_clusters"]
+
+
+@dataclass(frozen=True)
+class FillGroup:
+    """Fields filled together (they describe one thing), keyed by one code field.
+
+    Attributes:
+        key: the code field telling which value a record holds (``-1``: missing).
+        fields: `Prepared` array fields copied from the donor record.
+        per_record: keys of `Prepared.tf`, ``counts`` and ``shared`` copied too.
+        missing: when set, the field whose ``<= 0`` / ``< 0`` marks a record as lacking the
+            group (defaults to ``key`` below zero).
+    """
+
+    key: str
+    fields: tuple[str, ...]
+    per_record: tuple[str, ...] = ()
+    missing: str | None = None
+
+
+FILL_GROUPS = (
+    FillGroup("first_code", ("first", "first_code", "first_groups"), ("first",)),
+    FillGroup("last_code", ("last", "last_code", "last_groups", "last_phonetic"), ("last",)),
+    FillGroup("email_code", ("email_code", "email_local", "email_local_code"), ("email",)),
+    FillGroup("phone_code", ("phone_code",), ("phone",)),
+    FillGroup("dob_code", ("dob_year", "dob_month", "dob_day", "dob_code"), missing="dob_month"),
+    FillGroup(
+        "postcode_code",
+        ("address", "address_code", "number_postcode_code", "postcode_code", "city_code"),
+        ("address",),
+        missing="postcode_code",
+    ),
+)
+"""What is filled, group by group."""
+
+
+def _donors(labels: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Per cluster label, the record holding its most common key value (``-1``: none)."""
+    present = np.flatnonzero(key >= 0)
+    donors = np.full(int(labels.max(initial=-1)) + 1, -1, dtype=np.int64)
+    if not len(present):
+        return donors
+    frame = pd.DataFrame({"c": labels[present], "k": key[present], "i": present})
+    frame["n"] = frame.groupby(["c", "k"])["i"].transform("size")
+    frame = frame.sort_values(["c", "n", "i"], ascending=[True, False, True], kind="stable")
+    first = frame.drop_duplicates("c", keep="first")
+    donors[first["c"].to_numpy()] = first["i"].to_numpy()
+    return donors
+
+
+def cluster_frequencies(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Term frequencies counted over clusters instead of records.
+
+    A value's frequency among records counts each person's duplicates: an address held by
+    one person's four records looks four times as common as it is, which makes agreeing on it
+    look weaker than it is. Counting each value once per cluster (a first-pass estimate of
+    the people) removes that.
+
+    Returns:
+        Per record, the share of other clusters (with a value) holding its value, and the
+        chance two random clusters' values agree.
+    """
+    out = np.zeros(len(codes), dtype=np.float64)
+    present = np.flatnonzero(codes >= 0)
+    if not len(present):
+        return out, 1.0
+    width = np.int64(codes.max() + 1)
+    pairs = np.unique(labels[present].astype(np.int64) * width + codes[present])
+    values = pairs % width
+    counts = np.bincount(values, minlength=int(width)).astype(np.float64)
+    total = float(len(pairs))
+    out[present] = np.maximum(counts[codes[present]] - 1, 1) / max(total - 1, 1.0)
+    held = counts[counts > 0]
+    chance = float((held * (held - 1)).sum() / max(total * (total - 1), 1.0))
+    return out, max(chance, 1.0 / total**2)
+
+
+def fill_from_clusters(prepared: Prepared, labels: np.ndarray) -> Prepared:
+    """Return a copy of the records with missing fields filled from their clusters.
+
+    Args:
+        prepared: the records.
+        labels: cluster label per record (canonical order, non-negative).
+
+    Returns:
+        A new `Prepared`; arrays not filled are shared with ``prepared``.
+    """
+    filled = copy.copy(prepared)
+    filled.tf = dict(prepared.tf)
+    filled.tf_base = dict(prepared.tf_base)
+    for name in prepared.tf:
+        filled.tf[name], filled.tf_base[name] = cluster_frequencies(
+            getattr(prepared, f"{name}_code"), labels
+        )
+    filled.counts = dict(prepared.counts)
+    filled.shared = dict(prepared.shared)
+    labels = labels.astype(np.int64)
+    for group in FILL_GROUPS:
+        key = getattr(prepared, group.key).astype(np.int64)
+        if group.missing is None:
+            lacking = key < 0
+        else:
+            lacking = getattr(prepared, group.missing) <= 0 if group.missing == "dob_month" else (
+                getattr(prepared, group.missing) < 0
+            )  # fmt: skip
+        if group.key == "postcode_code":
+            lacking &= (prepared.address_code < 0) & (prepared.city_code < 0)
+        donors = _donors(labels, key)
+        source = donors[labels]
+        take = np.flatnonzero(lacking & (source >= 0))
+        if not len(take):
+            continue
+        for name in group.fields:
+            array = getattr(prepared, name).copy()
+            array[take] = array[source[take]]
+            setattr(filled, name, array)
+        for name in group.per_record:
+            for table in (filled.tf, filled.counts):
+                if name in table:
+                    array = table[name].copy()
+                    array[take] = array[source[take]]
+                    table[name] = array
+        if group.key == "phone_code":
+            _copy_shared(filled, "phone", take, source)
+        if group.key == "postcode_code":
+            _copy_shared(filled, "address", take, source)
+            _copy_shared(filled, "surname_postcode", take, source)
+    return filled
+
+
+def _copy_shared(filled: Prepared, name: str, take: np.ndarray, source: np.ndarray) -> None:
+    if name in filled.shared:
+        array = filled.shared[name].copy()
+        array[take] = array[source[take]]
+        filled.shared[name] = array
