@@ -117,18 +117,23 @@ def _one_at_a_time(source: str, call: Callable[[], dict[str, Any]]) -> dict[str,
         return call()
 
 
+def _source_counts(config_path: str, source: str, stage: Callable[..., Any]) -> dict[str, Any]:
+    """Run a per-source stage entry point on its own store connection; its counts."""
+    config, store = _open(config_path)
+    try:
+        result = stage(store, config, source)
+    finally:
+        store.dispose()
+    return {"source": source, "run_id": result.run_id, "status": result.status, **result.counts()}
+
+
 @task(name="sync-source", task_run_name="sync {source}", cache_policy=NO_CACHE,
       retry_condition_fn=_retryable)  # fmt: skip
 def sync_source_task(config_path: str, source: str) -> dict[str, Any]:
     """Sync one source (``crm_hub.sync.sync_source``); returns its counts."""
     from crm_hub.sync import sync_source
 
-    config, store = _open(config_path)
-    try:
-        result = sync_source(store, config, source)
-    finally:
-        store.dispose()
-    return {"source": source, "run_id": result.run_id, "status": result.status, **result.counts()}
+    return _source_counts(config_path, source, sync_source)
 
 
 @task(name="map-source", task_run_name="map {source}", cache_policy=NO_CACHE,
@@ -137,12 +142,7 @@ def map_source_task(config_path: str, source: str) -> dict[str, Any]:
     """Map one source's new raw records (``crm_hub.mapping.map_source``); returns its counts."""
     from crm_hub.mapping import map_source
 
-    config, store = _open(config_path)
-    try:
-        result = map_source(store, config, source)
-    finally:
-        store.dispose()
-    return {"source": source, "run_id": result.run_id, "status": result.status, **result.counts()}
+    return _source_counts(config_path, source, map_source)
 
 
 @task(name="stage", task_run_name="{stage}", cache_policy=NO_CACHE,

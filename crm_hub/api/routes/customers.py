@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -159,19 +160,8 @@ def get_orders(
     limit: Limit = None,
 ) -> Response:
     """Orders of every source record linked to the customer (this token's branch only)."""
-    redirect = _locate(context, principal, request, master_id, "orders")
-    if redirect is not None:
-        return redirect
-    size = clamp_limit(limit, context.default_page_size, context.max_page_size)
-    scope = f"orders\x1f{master_id}"
-    after = decode_cursor(cursor, scope, 2)
-    with context.store.read() as conn:
-        items, next_key = list_orders(conn, principal, master_id, after, size)
-    record_reads(
-        context.store, principal, action="orders", path=request.url.path, status=200,
-        master_ids=[master_id],
-    )  # fmt: skip
-    return page_response(scope, items, next_key, size)
+    return _history_page(context, principal, request, master_id, "orders", list_orders, 2,
+                         cursor, limit)  # fmt: skip
 
 
 @router.get(
@@ -189,16 +179,26 @@ def get_timeline(
     limit: Limit = None,
 ) -> Response:
     """Newest first; kinds and amounts this token's role may not see are left out."""
-    redirect = _locate(context, principal, request, master_id, "timeline")
+    return _history_page(context, principal, request, master_id, "timeline", list_timeline, 3,
+                         cursor, limit)  # fmt: skip
+
+
+def _history_page(
+    context: ApiContext, principal: Principal, request: Request, master_id: str, kind: str,
+    lister: Callable[..., tuple[list[Any], Any]], key_size: int, cursor: str | None,
+    limit: int | None,
+) -> Response:  # fmt: skip
+    """One page of a customer's orders or timeline: visibility, paging, audit."""
+    redirect = _locate(context, principal, request, master_id, kind)
     if redirect is not None:
         return redirect
     size = clamp_limit(limit, context.default_page_size, context.max_page_size)
-    scope = f"timeline\x1f{master_id}"
-    after = decode_cursor(cursor, scope, 3)
+    scope = f"{kind}\x1f{master_id}"
+    after = decode_cursor(cursor, scope, key_size)
     with context.store.read() as conn:
-        items, next_key = list_timeline(conn, principal, master_id, after, size)
+        items, next_key = lister(conn, principal, master_id, after, size)
     record_reads(
-        context.store, principal, action="timeline", path=request.url.path, status=200,
+        context.store, principal, action=kind, path=request.url.path, status=200,
         master_ids=[master_id],
     )  # fmt: skip
     return page_response(scope, items, next_key, size)
