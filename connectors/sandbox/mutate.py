@@ -251,18 +251,19 @@ def mutate(
         if len(live)
         else []
     )
+    now = world.clock.next_second_ms()  # one stamp for the whole mutation, in a fresh second
     for row in (int(r) for r in picked[:changes]):
         if name == "typeform.responses":  # responses never change: the person answers again
-            new = _add(world, name, np_rng, world.clock.now_ms())
+            new = _add(world, name, np_rng, now)
             report.added.append(_record_id(world, name, new))
             continue
-        _change(world, name, row, rng, world.clock.now_ms())
+        _change(world, name, row, rng, now)
         report.changed.append(_record_id(world, name, row))
     for _ in range(adds):
-        row = _add(world, name, np_rng, world.clock.now_ms())
+        row = _add(world, name, np_rng, now)
         report.added.append(_record_id(world, name, row))
     for row in (int(r) for r in picked[changes:]):
-        _delete(world, name, row, world.clock.now_ms())
+        _delete(world, name, row, now)
         report.deleted.append(_record_id(world, name, row))
     return report
 

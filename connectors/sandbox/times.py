@@ -40,6 +40,17 @@ class WorldClock:
             self._last = max(self._wall(), self._last + 1)
             return self._last
 
+    def next_second_ms(self) -> int:
+        """Return a timestamp in a later whole second than every one handed out or seeded.
+
+        Vendors whose change cursors have one-second resolution (Mailchimp's ``last_changed``)
+        would otherwise show a change made in the same second as the newest seeded record as
+        not newer than a cursor saved at that second.
+        """
+        with self._lock:
+            self._last = max(self._wall(), (self._last // 1000 + 1) * 1000)
+            return self._last
+
     def peek_ms(self) -> int:
         """Return the current time without reserving it (wall clock, never before the floor)."""
         with self._lock:
