@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Sized
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select
 
 from crm_hub.config.models import HubConfig
 from crm_hub.errors import ConfigError, CrmHubError
-from crm_hub.logging import bind, get_logger
+from crm_hub.logging import get_logger
 from crm_hub.mapping.apply import Mapped, compile_mapping
 from crm_hub.mapping.batches import Batch, MapPool, map_items
 from crm_hub.mapping.erased import drop_erased
 from crm_hub.mapping.spec import LoadedMapping, load_mapping
-from crm_hub.settings import get_settings
 from crm_hub.store.canonical import (
     RawItem,
     RawRow,
@@ -43,10 +41,10 @@ from crm_hub.store.canonical import (
     upsert_values,
 )
 from crm_hub.store.engine import Store
-from crm_hub.store.leases import hold_lease
 from crm_hub.store.rejected import Rejection, count_open, resolve_rejections, save_rejections
-from crm_hub.store.runs import finish_run, new_run_id, record_progress, start_run, utcnow
-from crm_hub.store.schema import rejected_records, runs
+from crm_hub.store.runs import record_progress, utcnow
+from crm_hub.store.schema import rejected_records
+from crm_hub.store.stage_run import run_stage
 
 __all__ = [
     "BATCH_SIZE",
@@ -168,42 +166,12 @@ def _count(result: MapResult, items: Sized, batch: _Batch) -> None:
     result.deleted += len(batch.deleted)
 
 
-def _close_dead_runs(store: Store, source: str) -> None:
-    with store.begin() as conn:
-        conn.execute(
-            update(runs)
-            .where(and_(runs.c.stage == "map", runs.c.source == source, runs.c.status == "running"))
-            .values(status="failed", finished_at=utcnow(), error="interrupted: the process died")
-        )
-
-
 def _run_stage(
     store: Store, name: str, work: Callable[[MapResult], None], wait: float
 ) -> MapResult:
-    """Lease, runs row, timing and failure recording around ``work``."""
-    run_id = new_run_id()
-    bind(run_id=run_id, stage="map", source=name)
-    ttl = get_settings().sync.lease_ttl_seconds
-    with hold_lease(store, f"map:{name}", run_id, ttl=ttl, wait=wait):
-        _close_dead_runs(store, name)
-        with store.begin() as conn:
-            start_run(conn, run_id, "map", name)
-        result, started = MapResult(source=name, run_id=run_id), time.monotonic()
-        try:
-            work(result)
-        except Exception as exc:
-            result.status, result.error = "failed", _describe(exc)
-            result.seconds = round(time.monotonic() - started, 3)
-            with store.begin() as conn:
-                finish_run(conn, run_id, counts=result.counts(), error=result.error)
-            log.error("map failed", error=result.error)
-            raise
-        result.seconds = round(time.monotonic() - started, 3)
-        with store.begin() as conn:
-            finish_run(conn, run_id, counts=result.counts())
-        log.info("map finished", read=result.read, accepted=result.accepted,
-                 rejected=result.rejected)  # fmt: skip
-        return result
+    """Lease ``map:<source>``, runs row, timing and failure recording around ``work``."""
+    return run_stage(store, "map", lambda run_id: MapResult(source=name, run_id=run_id), work,
+                     source=name, wait=wait)  # fmt: skip
 
 
 def map_source(
@@ -408,9 +376,3 @@ def replay_rejected(
             _write(store, name, batch, None, result.run_id, result, resolve=True)
 
     return _run_stage(store, name, work, wait)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, CrmHubError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"

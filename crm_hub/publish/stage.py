@@ -31,15 +31,15 @@ from sqlalchemy import and_, select
 
 from crm_hub.config.models import HubConfig
 from crm_hub.errors import ConfigError, CrmHubError
-from crm_hub.logging import bind, get_logger, redact
+from crm_hub.logging import get_logger, redact
 from crm_hub.publish.changes import changed_masters, current_seq, load_watermark, read_people
 from crm_hub.publish.driver import DRIVERS, DriverContext, Outcome
 from crm_hub.publish.payload import Outgoing, Rules, build_outgoing
 from crm_hub.store.engine import Store
-from crm_hub.store.leases import hold_lease
 from crm_hub.store.rejected import Rejection, resolve_rejections, save_rejections
-from crm_hub.store.runs import finish_run, new_run_id, start_run, utcnow
+from crm_hub.store.runs import new_run_id, utcnow
 from crm_hub.store.schema import publish_state, publish_watermarks, traits
+from crm_hub.store.stage_run import run_stage
 from crm_hub.store.upsert import upsert
 
 __all__ = ["CHUNK", "PublishResult", "publish", "publish_destination"]
@@ -234,10 +234,8 @@ def publish_destination(
     dest = config.destinations.get(name)
     if dest is None:
         raise ConfigError(f"no destination named {name!r} in hub.yaml")
-    run_id = new_run_id()
-    result = PublishResult(name, run_id)
-    began = time.monotonic()
     if dry_run:
+        result, began = PublishResult(name, new_run_id()), time.monotonic()
         with store.read() as conn:
             ids = changed_masters(conn, name, load_watermark(conn, name))
         result.considered = len(ids)
@@ -245,13 +243,11 @@ def publish_destination(
         result.sent, result.status = len(result.records), "dry_run"
         result.seconds = time.monotonic() - began
         return result
-    bind(stage="publish", destination=name, run_id=run_id)
-    with hold_lease(store, f"publish:{name}", run_id):
-        with store.begin() as conn:
-            start_run(conn, run_id, "publish", name)
-        committer = _Committer(store, name, dest.stream, run_id, result)
+
+    def work(result: PublishResult) -> None:
+        committer = _Committer(store, name, dest.stream, result.run_id, result)
         try:
-            driver = DRIVERS[dest.type](DriverContext(name, dest, config.base_dir, run_id))
+            driver = DRIVERS[dest.type](DriverContext(name, dest, config.base_dir, result.run_id))
             driver.recover(committer.settle_recovered)
             result.recovered = result.confirmed + result.rejected
             result.confirmed = result.rejected = committer.settled = 0
@@ -267,15 +263,12 @@ def publish_destination(
             if forget:
                 committer.settle(Outcome(confirmed=forget))
             _finish(store, result, committer, high, len(forget))
-        except CrmHubError as exc:
+        except CrmHubError as exc:  # recorded in the result: one destination never stops the rest
             result.status, result.error = "failed", exc.message
             result.config_error = isinstance(exc, ConfigError)
-        result.seconds = time.monotonic() - began
-        with store.begin() as conn:
-            finish_run(conn, run_id, counts=result.counts(), error=result.error)
-    log.info("publish finished", status=result.status, sent=result.sent,
-             confirmed=result.confirmed, rejected=result.rejected)  # fmt: skip
-    return result
+
+    return run_stage(store, "publish", lambda run_id: PublishResult(name, run_id), work,
+                     source=name)  # fmt: skip
 
 
 def _finish(

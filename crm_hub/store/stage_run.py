@@ -101,8 +101,8 @@ def run_stage(
             log.error(f"{stage} failed", error=error)
             raise
         result.seconds = round(time.monotonic() - started, 3)
-        with store.begin() as conn:
-            finish_run(conn, run_id, counts=result.counts())
+        with store.begin() as conn:  # a stage may report a failure in its result, not raise
+            finish_run(conn, run_id, counts=result.counts(), error=getattr(result, "error", None))
         fields: dict[str, Any] = {
             k: v for k, v in result.counts().items() if isinstance(v, int | float | str)
         }
