@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-rate-limits", action="store_true", help="do not enforce the vendors' rate limits"
     )
+    parser.add_argument(
+        "--prerender",
+        action="store_true",
+        help="render every seeded record at start-up (for benchmarks: slower start, more memory)",
+    )
     parser.add_argument("--ready-file", type=Path, help="write the info JSON here once listening")
     parser.add_argument(
         "--log-level", default="WARNING", help="logging level (INFO logs each request)"
@@ -54,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, _interrupt)
     config = SandboxConfig(
-        seed=args.seed, customers=args.customers, enforce_rate_limits=not args.no_rate_limits
+        seed=args.seed,
+        customers=args.customers,
+        enforce_rate_limits=not args.no_rate_limits,
+        prerender=args.prerender,
     )
 
     def ready(info: dict[str, Any]) -> None:

@@ -120,6 +120,9 @@ class Sandbox:
     def _fresh_context(self, world: World | None) -> Context:
         config = self.config
         world = world or build_world(config.seed, config.customers, anchor=config.anchor)
+        if config.prerender:
+            for table in world.tables.values():
+                table.prerender()
         limiters = {name: Limiter(limit) for name, limit in config.rate_limits.items()}
         return Context(world, config, _token_stores(config), {}, self.base_url, limiters)
 

@@ -138,6 +138,8 @@ class SandboxConfig:
         quickbooks_realm: the company id in QuickBooks paths.
         allow_remote_webhooks: let webhook deliveries leave loopback (default: loopback only).
         request_log_size: how many recent requests ``/_sandbox/requests`` keeps.
+        prerender: render every seeded body at start-up (slower start, more memory; a server
+            that answers at the speed of a parse, for benchmarks of the connectors).
         webhook_secret: the ``whsec_`` secret the webhook receiver (``/webhook/...``) verifies.
     """
 
@@ -153,4 +155,5 @@ class SandboxConfig:
     quickbooks_realm: str = "9341453908051276"
     allow_remote_webhooks: bool = False
     request_log_size: int = 2000
+    prerender: bool = False
     webhook_secret: str = "whsec_Y3JtLWh1Yi1zYW5kYm94LXdlYmhvb2stc2VjcmV0ISE="

@@ -8,6 +8,11 @@ before anything runs. A ``components.py`` beside the manifest is loaded and regi
 module names manifests use (``components``, ``source_declarative_manifest.components``,
 ``source_<type>.components``); one native read at a time per process for such connectors.
 
+**Deletion streams.** A stream ``deleted_<name>`` whose records carry ``_ab_cdc_deleted_at``
+(QuickBooks' ``deleted_invoices`` and ``deleted_payments``, read from change data capture because
+the vendor hard-deletes) lands as deletions of the same keys in ``<name>``: selecting ``<name>``
+selects it too, and its records are stored under ``<name>``, so the map stage retires the rows.
+
 airbyte-cdk is imported on first use, not at import: it is slow to import and warns.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import importlib.util
 import logging
@@ -39,11 +45,12 @@ from crm_hub.sync.airbyte_protocol import (
     connector_state,
 )
 from crm_hub.sync.connector_config import NativeSourceConfig
-from crm_hub.sync.messages import Message, SourceReader
+from crm_hub.sync.messages import Message, RecordMessage, SourceReader
 
 __all__ = ["CONNECTORS_DIR", "NativeReader", "native_reader"]
 
 CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "connectors"
+DELETION_PREFIX = "deleted_"
 
 log = get_logger(__name__)
 
@@ -172,6 +179,7 @@ class NativeReader:
         self.manifest_path = self._manifest_path(connectors_dir)
         self._catalog: dict[str, Any] | None = None
         self._selected: dict[str, SelectedStream] = {}
+        self._lands_in: dict[str, str] = {}  # deletion stream → the stream it deletes from
         self._problem: CrmHubError | None = None
         if not self.manifest_path.is_file():
             # Raised by read(), inside the recorded run, so `crm-hub status` shows it.
@@ -297,13 +305,20 @@ class NativeReader:
                 catalog = self._source(manifest).discover(self._logger, self.config.config)
         except Exception as exc:
             raise self._error(exc, "discover") from None
+        dumped = _cdk().dump_catalog(catalog)
         configured, self._selected = configure_catalog(
             self.label,
-            _cdk().dump_catalog(catalog),
-            self.config.streams,
+            dumped,
+            _with_deletion_streams(self.config.streams, dumped),
             self.config.primary_key,
         )
         self._catalog = configured
+        self._lands_in = {
+            name: name.removeprefix(DELETION_PREFIX)
+            for name in self._selected
+            if name.startswith(DELETION_PREFIX)
+            and name.removeprefix(DELETION_PREFIX) in self._selected
+        }
 
     def read(self, state: dict[str, Any]) -> Iterator[Message]:
         """Read the selected streams in-process and yield records and states.
@@ -329,7 +344,7 @@ class NativeReader:
                 for message in source.read(self._logger, self.config.config, catalog, states):
                     converted = adapter.convert(dump(message))
                     if converted is not None:
-                        yield converted
+                        yield self._landed(converted)
         except CrmHubError:
             raise
         except Exception as exc:
@@ -349,6 +364,12 @@ class NativeReader:
         if failure is not None:
             raise failure
 
+    def _landed(self, message: Message) -> Message:
+        """A deletion-stream record as the deletion of its key in the stream it deletes from."""
+        if type(message) is RecordMessage and message.stream in self._lands_in:
+            return dataclasses.replace(message, stream=self._lands_in[message.stream], deleted=True)
+        return message
+
     def _error(self, exc: Exception, step: str) -> CrmHubError:
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         detail = getattr(exc, "internal_message", None)
@@ -356,6 +377,15 @@ class NativeReader:
             f"{self.label}: {step} failed: {redact(str(message))}",
             detail=redact(str(detail)) if detail else None,
         )
+
+
+def _with_deletion_streams(wanted: list[str] | None, catalog: dict[str, Any]) -> list[str] | None:
+    """``wanted`` plus the ``deleted_<name>`` stream of each wanted name the catalog has."""
+    if wanted is None:
+        return None
+    names = {str(s.get("name")) for s in catalog.get("streams") or [] if isinstance(s, dict)}
+    extra = [DELETION_PREFIX + w for w in wanted if DELETION_PREFIX + w in names]
+    return list(wanted) + [e for e in extra if e not in wanted]
 
 
 def _derived_paths(manifest: dict[str, Any]) -> list[list[str]]:

@@ -18,6 +18,7 @@ from source_harness import (
     CLOSED_PORT_URL,
     check,
     control_configs,
+    error_messages,
     final_state,
     inject,
     mutate,
@@ -97,6 +98,68 @@ def test_incremental_read_returns_only_changed_records(server: SandboxServer) ->
         assert linked & set(invoices["changed"]) or (
             payment["last_updated_time"] == newest["payments"]
         )
+
+
+def test_deleted_invoices_and_payments_come_from_change_data_capture(
+    server: SandboxServer,
+) -> None:
+    config = copy.deepcopy(sandbox_config(VENDOR, server.url))
+    first = read(VENDOR, config)
+    # A first sync reads no deletions: nothing was deleted in the last 29 days.
+    assert records(first, "deleted_invoices") == records(first, "deleted_payments") == []
+    invoices = mutate(server, VENDOR, table="quickbooks.invoices", changes=2, deletes=3)
+    payments = mutate(server, VENDOR, table="quickbooks.payments", deletes=2)
+
+    second = read(VENDOR, config, state=final_state(first))
+
+    gone = records(second, "deleted_invoices")
+    assert sorted(r["Id"] for r in gone) == sorted(invoices["deleted"])
+    assert all(r["_ab_cdc_deleted_at"] == r["last_updated_time"] for r in gone)
+    assert sorted(r["Id"] for r in records(second, "deleted_payments")) == sorted(
+        payments["deleted"]
+    )
+    # The query endpoint no longer returns them: CDC is the only way to learn of it.
+    assert not {r["Id"] for r in records(second, "invoices")} & set(invoices["deleted"])
+    # The next sync starts at the newest second already read (inclusive), as the query streams
+    # do: only deletions of that second come again, and the hub's content diff absorbs them.
+    third = read(VENDOR, config, state=final_state(second))
+    newest = max(r["last_updated_time"] for r in gone)
+    again = records(third, "deleted_invoices")
+    assert all(r["last_updated_time"] == newest for r in again)
+    assert {r["Id"] for r in again} <= set(invoices["deleted"])
+
+
+def test_a_full_change_data_capture_answer_is_continued(server: SandboxServer) -> None:
+    config = copy.deepcopy(sandbox_config(VENDOR, server.url))
+    first = read(VENDOR, config, streams=["deleted_invoices"])
+    # Over 1,000 changed invoices, fewer than 1,000 in any second (each mutation stamps its own):
+    # the first /cdc answer is cut at 1,000 objects and continued from the newest second in it.
+    deleted: list[str] = []
+    for _ in range(3):
+        deleted += mutate(server, VENDOR, table="quickbooks.invoices", changes=600, deletes=1)[
+            "deleted"
+        ]
+    with request_log() as requests:
+        second = read(VENDOR, config, streams=["deleted_invoices"], state=final_state(first))
+
+    # Objects of the boundary second come twice (the hub's upsert on Id absorbs it); none is lost.
+    assert {r["Id"] for r in records(second, "deleted_invoices")} == set(deleted)
+    assert len([r for r in requests if r.path.endswith("/cdc")]) >= 2
+
+
+def test_over_a_thousand_changes_in_one_second_fail_clearly(server: SandboxServer) -> None:
+    config = copy.deepcopy(sandbox_config(VENDOR, server.url))
+    first = read(VENDOR, config, streams=["deleted_invoices"])
+    mutate(server, VENDOR, table="quickbooks.invoices", changes=1100)
+
+    second = read(
+        VENDOR, config, streams=["deleted_invoices"], state=final_state(first), expect_failure=True
+    )
+
+    assert any(
+        "more than 1000 Invoice objects in the second" in m and "Re-read the stream in full" in m
+        for m in error_messages(second)
+    ), error_messages(second)
 
 
 def test_expired_token_is_refreshed_once_and_the_rotated_token_emitted(

@@ -6,22 +6,29 @@ manifests being written."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from connectors_hub_helpers import last_run, raw_keys, raw_payloads, saved_states, sync
 from pytest_httpserver import HTTPServer
+from sqlalchemy import select
 from werkzeug import Request, Response
 
 from connectors.sandbox import SandboxServer
 from crm_hub.config import load_config
 from crm_hub.errors import ConfigError, FatalSourceError
+from crm_hub.mapping.stage import map_source
 from crm_hub.store import Store
+from crm_hub.store.schema import invoices as canonical_invoices
+from crm_hub.store.schema import raw_records
 from crm_hub.sync.connector_config import NATIVE_TYPES, NativeSourceConfig
 from crm_hub.sync.native import NativeReader
 
+TEMPLATES = Path(__file__).resolve().parents[2] / "crm_hub" / "templates"
 MANIFEST = Path(__file__).resolve().parent / "fixtures" / "source_hubtest" / "manifest.yaml"
 API_KEY = "tok-native-98765"
 PAGE_1 = {
@@ -217,3 +224,60 @@ def test_components_py_beside_the_manifest_is_used(
     sync(store, hub, "shop")
     emails = {k: v.get("email") for k, v in raw_payloads(store, "shop", "contacts").items()}
     assert emails == {"1": "ANN@EXAMPLE.ORG", "2": "", "3": "CY@EXAMPLE.ORG"}
+
+
+def test_quickbooks_deletions_land_as_deleted_invoices_and_payments(
+    write_project: Callable[..., Path], store: Store, tmp_path: Path
+) -> None:
+    """QuickBooks hard-deletes transactions; its deleted_* CDC streams retire them in the hub."""
+    mapping = TEMPLATES / "vendors" / "mappings" / "quickbooks.yaml"
+    (tmp_path / "quickbooks.yaml").write_text(mapping.read_text(encoding="utf-8"))
+    with SandboxServer(customers=300, seed=5) as sandbox:
+        config = json.dumps(vendor_config("quickbooks", sandbox.url))
+        hub = write_project(
+            f"  books:\n    type: quickbooks\n    config: {config}\n"
+            "    streams: [customers, invoices, payments]\n    mapping: quickbooks.yaml\n"
+        )
+        sync(store, hub, "books")
+        map_source(store, load_config(hub), "books")
+        gone = _sandbox_delete(sandbox, "quickbooks.invoices", 3)
+        gone_payments = _sandbox_delete(sandbox, "quickbooks.payments", 2)
+        second = sync(store, hub, "books")
+        map_source(store, load_config(hub), "books")
+
+    assert second.updated >= 5  # each deletion replaces a landed record
+    assert _deleted_keys(store, "books", "invoices") == set(gone)
+    assert _deleted_keys(store, "books", "payments") == set(gone_payments)
+    with store.read() as conn:
+        retired = conn.execute(
+            select(canonical_invoices.c.source_id).where(
+                canonical_invoices.c.source == "books", canonical_invoices.c.deleted
+            )
+        ).scalars()
+        assert set(retired) == set(gone)
+    # The deletion streams keep their own cursor; nothing lands under their names.
+    assert {"deleted_invoices", "deleted_payments"} <= set(saved_states(store, "books"))
+    assert set(raw_keys(store, "books")) == {"customers", "invoices", "payments"}
+
+
+def _sandbox_delete(sandbox: SandboxServer, table: str, count: int) -> list[str]:
+    """Delete ``count`` records of a sandbox table; returns their ids once in the past."""
+    response = httpx.post(
+        f"{sandbox.url}/_sandbox/mutate",
+        json={"vendor": "quickbooks", "table": table, "deletes": count},
+    )
+    response.raise_for_status()
+    time.sleep(max(0.0, int(time.time()) + 1.05 - time.time()))  # QuickBooks counts whole seconds
+    return list(response.json()["deleted"])
+
+
+def _deleted_keys(store: Store, source: str, stream: str) -> set[str]:
+    with store.read() as conn:
+        rows = conn.execute(
+            select(raw_records.c.record_key).where(
+                raw_records.c.source == source,
+                raw_records.c.stream == stream,
+                raw_records.c.deleted,
+            )
+        ).scalars()
+        return set(rows)

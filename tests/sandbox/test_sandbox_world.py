@@ -37,6 +37,29 @@ def test_mutations_are_deterministic_too() -> None:
     assert reports[0] == reports[1]
 
 
+def test_prerendered_bodies_are_the_rendered_ones_until_a_row_changes() -> None:
+    rendered, ahead = (
+        build_world(5, 150, wall_clock=lambda: 0),
+        build_world(5, 150, wall_clock=lambda: 0),
+    )
+    for table in ahead.tables.values():
+        table.prerender()
+    for name in ahead.tables:
+        count = len(ahead.tables[name])
+        assert _bodies(ahead, name, count) == _bodies(rendered, name, count), name
+
+    orders = [
+        mutate(w, "square", table="square.orders", changes=5, adds=2, deletes=1).to_json()
+        for w in (rendered, ahead)
+    ]
+    mutate(rendered, "quickbooks", table="quickbooks.invoices", changes=5, deletes=2)
+    mutate(ahead, "quickbooks", table="quickbooks.invoices", changes=5, deletes=2)
+    assert orders[0] == orders[1]
+    for name in ("square.orders", "quickbooks.invoices"):
+        count = len(ahead.tables[name])
+        assert _bodies(ahead, name, count) == _bodies(rendered, name, count), name
+
+
 @pytest.mark.parametrize("customers", [0, 1_000_001], ids=["zero", "over-a-million"])
 def test_world_size_is_bounded(customers: int) -> None:
     with pytest.raises(ValueError, match="between 1 and"):
