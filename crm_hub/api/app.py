@@ -8,10 +8,11 @@ store.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_hub.api.deps import ApiContext
 from crm_hub.api.problems import install_problem_handlers
@@ -72,20 +73,39 @@ def create_app(
     for module in (customers, segments, meta, events):
         app.include_router(module.router)
     install_pages(app)  # /ui/: staff pages over the same policy
-
-    @app.middleware("http")
-    async def _log_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        log.info(  # the path only: a query string can hold a phone or an e-mail
-            "api request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            ms=round((time.perf_counter() - started) * 1000, 2),
-        )
-        return response
-
+    app.add_middleware(_RequestLog)
     return app
+
+
+class _RequestLog:
+    """One log line per request: method, path, status, milliseconds.
+
+    Plain ASGI rather than ``@app.middleware("http")``: that wrapper runs every request through
+    an extra task and memory streams, a cost paid on each lookup.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": 500}
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            log.info(  # the path only: a query string can hold a phone or an e-mail
+                "api request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status["code"],
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )

@@ -4,11 +4,19 @@ Rows say who (token id, role, branch), what (action, path without the query stri
 term is itself personal data), which customer and the answer's status. A search that returns
 five customers writes five rows; a denied read writes one row with the id asked for, so probing
 shows up too.
+
+Writes are grouped: concurrent requests of one process hand their rows to whichever of them
+holds the write turn, which commits everyone's rows in one transaction. Each request still
+returns only after its own rows are committed, but a busy server makes one audit transaction
+where it would make dozens, and SQLite's single write lock is fought over far less.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable
+from typing import Any
 
 from crm_hub.api.policy import Principal
 from crm_hub.store import Store
@@ -44,5 +52,46 @@ def record_reads(
     ]
     if not rows:
         return
-    with store.begin() as conn:
-        conn.execute(audit_log.insert(), rows)
+    with _lock:
+        group = _groups.get(store)
+        if group is None:
+            group = _groups[store] = _GroupCommit()
+    group.write(store, rows)
+
+
+class _GroupCommit:
+    """Rows waiting to be written, and whose turn it is to write them (one store)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards the fields below
+        self._turn = threading.Lock()  # held by the request writing a batch
+        self._pending: list[dict[str, Any]] = []
+        self._batch = 0  # number of the batch rows join now
+        self._failed: dict[int, BaseException] = {}
+
+    def write(self, store: Store, rows: list[dict[str, Any]]) -> None:
+        """Return once ``rows`` are committed (by this thread or another); raise if they fail."""
+        with self._lock:
+            self._pending.extend(rows)
+            mine = self._batch
+        with self._turn:
+            with self._lock:
+                if mine < self._batch:  # an earlier writer took our rows and has finished
+                    failure = self._failed.get(mine)
+                    if failure is not None:
+                        raise failure
+                    return
+                batch, self._pending = self._pending, []
+                self._batch += 1
+            try:
+                with store.begin() as conn:
+                    conn.execute(audit_log.insert(), batch)
+            except BaseException as exc:
+                with self._lock:
+                    self._failed = {k: v for k, v in self._failed.items() if k > mine - 100}
+                    self._failed[mine] = exc
+                raise
+
+
+_lock = threading.Lock()
+_groups: weakref.WeakKeyDictionary[Store, _GroupCommit] = weakref.WeakKeyDictionary()

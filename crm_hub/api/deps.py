@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from crm_hub.api.policy import Principal
 from crm_hub.api.problems import Problem
-from crm_hub.api.tokens import authenticate
+from crm_hub.api.tokens import authenticate, recall
 from crm_hub.store import Store
 
-__all__ = ["ApiContext", "Auth", "Ctx", "get_context", "get_principal"]
+__all__ = ["ApiContext", "Auth", "Ctx", "context_of", "get_context", "get_principal"]
 
 
 @dataclass(frozen=True)
@@ -33,26 +34,37 @@ _bearer = HTTPBearer(
 )
 
 
-def get_context(request: Request) -> ApiContext:
+def context_of(request: Request) -> ApiContext:
     """The context create_app stored on the app."""
     context: ApiContext = request.app.state.crm_hub
     return context
 
 
+async def get_context(request: Request) -> ApiContext:
+    """:func:`context_of` as a dependency (async: no thread pool trip for an attribute read)."""
+    return context_of(request)
+
+
 Ctx = Annotated[ApiContext, Depends(get_context)]
 
 
-def get_principal(
+async def get_principal(
     context: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from its bearer token; 401 problem when missing, unknown or revoked."""
+    """The caller, from its bearer token; 401 problem when missing, unknown or revoked.
+
+    Async, so a token this process checked a moment ago costs no trip to the thread pool; only
+    a store lookup runs there.
+    """
     challenge = {"WWW-Authenticate": 'Bearer realm="crm-hub"'}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(
             401, "unauthorized", "send an API token as Authorization: Bearer", headers=challenge
         )
-    principal = authenticate(context.store, credentials.credentials)
+    principal = recall(context.store, credentials.credentials) or await run_in_threadpool(
+        authenticate, context.store, credentials.credentials
+    )
     if principal is None:
         raise Problem(401, "unauthorized", "the token is unknown or revoked", headers=challenge)
     return principal

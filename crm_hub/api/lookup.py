@@ -107,18 +107,29 @@ def _visible(principal: Principal) -> Any:
 def load_customer(
     conn: Connection, principal: Principal, master_id: str
 ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    """The profile and traits of an active master the principal may read, else None."""
-    profile = conn.execute(
-        select(profiles.c.master_id, *(profiles.c[f] for f in PROFILE_FIELDS))
+    """The profile and traits of an active master the principal may read, else None.
+
+    One statement (profile, master status and traits joined): a profile read is the API's
+    commonest request.
+    """
+    row = conn.execute(
+        select(
+            profiles.c.master_id,
+            *(profiles.c[f] for f in PROFILE_FIELDS),
+            traits.c.master_id.label("_traits_of"),
+            *(traits.c[f].label(f"_t_{f}") for f in TRAIT_FIELDS),
+        )
         .join(masters, masters.c.master_id == profiles.c.master_id)
+        .outerjoin(traits, traits.c.master_id == profiles.c.master_id)
         .where(profiles.c.master_id == master_id, _visible(principal))
     ).first()
-    if profile is None:
+    if row is None:
         return None
-    trait_row = conn.execute(
-        select(*(traits.c[f] for f in TRAIT_FIELDS)).where(traits.c.master_id == master_id)
-    ).first()
-    return dict(profile._mapping), (None if trait_row is None else dict(trait_row._mapping))
+    values = row._mapping
+    profile = {"master_id": values["master_id"], **{f: values[f] for f in PROFILE_FIELDS}}
+    if values["_traits_of"] is None:
+        return profile, None
+    return profile, {f: values[f"_t_{f}"] for f in TRAIT_FIELDS}
 
 
 def _like_prefix(text: str) -> str:

@@ -30,6 +30,13 @@ Every route asks this module; none decides on its own. Two kinds of rule:
 
 Timeline kinds follow the groups: invoices and payments are ``money``; orders and visits show
 their amounts only to roles that see ``money``.
+
+* **Reports** (the analytics stage's ``report_*`` tables: counts, no person in them) belong to
+  the ``marketing`` group: managers, admins and services see them, staff do not. Rows kept per
+  branch (the funnel) are filtered like customers: a branch token sees its branch's rows only.
+  Campaign revenue and cost are summed over every branch, so they are shown only to roles that
+  see ``money`` *and* have no branch (:func:`sees_chain_money`); a branch manager gets the
+  campaign counts without them.
 """
 
 from __future__ import annotations
@@ -53,7 +60,10 @@ __all__ = [
     "field_access",
     "mask_email",
     "mask_phone",
+    "report_rows",
     "sees",
+    "sees_chain_money",
+    "sees_reports",
     "shape_customer",
     "shape_row",
 ]
@@ -174,6 +184,21 @@ def branch_rows(principal: Principal, row_branch: Any) -> ColumnElement[bool]:
     if principal.branch is None:
         return true()
     return or_(row_branch == principal.branch, row_branch.is_(None))
+
+
+def sees_reports(principal: Principal) -> bool:
+    """Whether the analytics reports (manager page) are shown to ``principal`` at all."""
+    return sees(principal, "marketing")
+
+
+def report_rows(principal: Principal, row_branch: Any) -> ColumnElement[bool]:
+    """SQL filter: per-branch report rows; a branch token gets its own branch's rows only."""
+    return customer_rows(principal, row_branch)
+
+
+def sees_chain_money(principal: Principal) -> bool:
+    """Whether money summed over every branch (campaign revenue, cost) is shown."""
+    return sees(principal, "money") and principal.branch is None
 
 
 def mask_email(value: str) -> str:

@@ -3,6 +3,10 @@
 A token is ``chub_`` + 43 URL-safe characters (256 bits). The store keeps its sha256 hex digest,
 its role and branch; a request presents it as ``Authorization: Bearer <token>``. Revoking sets
 ``revoked_at``; a revoked token is refused like an unknown one.
+
+Each server process remembers a live token it checked for :data:`REMEMBER_SECONDS`, so a busy
+till costs one store lookup per token every few seconds rather than one per request; a revoke
+therefore reaches every process within that time (at once in the process that revoked).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,12 +34,44 @@ __all__ = [
     "create_token",
     "hash_token",
     "list_tokens",
+    "recall",
     "revoke_token",
 ]
 
 TOKEN_PREFIX = "chub_"
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is refreshed at most this often
+REMEMBER_SECONDS = 2.0
+"""How long a process trusts a token it found live, before asking the store again."""
+
+
+class _Remembered:
+    """Live tokens recently found, per store: (store id, sha256) → (principal, expiry)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, str], tuple[Principal, float]] = {}
+
+    def get(self, store: Store, digest: str) -> Principal | None:
+        entry = self._entries.get((id(store), digest))
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, store: Store, digest: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:  # only live tokens land here; a bound all the same
+                self._entries.clear()
+            self._entries[id(store), digest] = (principal, time.monotonic() + REMEMBER_SECONDS)
+
+    def forget(self, token_id: str) -> None:
+        with self._lock:
+            for key, (principal, _) in list(self._entries.items()):
+                if principal.token_id == token_id:
+                    del self._entries[key]
+
+
+_remembered = _Remembered()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +154,28 @@ def revoke_token(store: Store, token_id: str) -> bool:
             .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        return result.rowcount == 1
+    _remembered.forget(token_id)
+    return result.rowcount == 1
+
+
+def recall(store: Store, secret: str) -> Principal | None:
+    """The principal of a token this process found live in the last seconds; no store I/O."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    return _remembered.get(store, hash_token(secret))
 
 
 def authenticate(store: Store, secret: str) -> Principal | None:
-    """The principal of a live token, or None for an unknown or revoked one."""
+    """The principal of a live token, or None for an unknown or revoked one.
+
+    A token found live is trusted for :data:`REMEMBER_SECONDS` without asking the store.
+    """
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     digest = hash_token(secret)
+    remembered = _remembered.get(store, digest)
+    if remembered is not None:
+        return remembered
     with store.read() as conn:
         row = _live(conn, digest)
     if row is None:
@@ -134,7 +186,9 @@ def authenticate(store: Store, secret: str) -> Principal | None:
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
             )
-    return Principal(token_id=row.id, name=row.name, role=row.role, branch=row.branch)
+    principal = Principal(token_id=row.id, name=row.name, role=row.role, branch=row.branch)
+    _remembered.put(store, digest, principal)
+    return principal
 
 
 def _live(conn: Connection, digest: str) -> TokenInfo | None:

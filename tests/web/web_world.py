@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +22,7 @@ from crm_hub.api import create_app
 from crm_hub.api.tokens import create_token
 from crm_hub.api.web.session import COOKIE
 from crm_hub.store import Store
+from crm_hub.store.schema import report_campaigns, report_funnel
 
 
 def _load_api_world() -> ModuleType:
@@ -45,6 +48,47 @@ SOUTH_MONEY = api_world.SOUTH_MONEY
 ANN_BALANCE = api_world.ANN_BALANCE
 PERSONAS: dict[str, tuple[str, str | None]] = api_world.PERSONAS
 build_world = api_world.build_world
+
+# The analytics reports: south's January leads and the campaign money must reach only the roles
+# allowed them.
+SOUTH_LEADS = "777"
+REVENUE, COST = "1,234.56", "99.00"
+_T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _funnel(period: str, branch: str, *counts: int) -> dict[str, object]:
+    leads, first, repeat, regulars = counts
+    return {"period": period, "branch": branch, "leads": leads, "first_orders": first,
+            "repeat_customers": repeat, "regulars": regulars, "lead_to_order_rate": None,
+            "order_to_repeat_rate": None, "repeat_to_regular_rate": None, "regular_orders": 5,
+            "computed_at": _T0}  # fmt: skip
+
+
+def _campaign(
+    channel: str, campaign: str, reached: int, converted: int, **money: object
+) -> dict[str, object]:
+    no_money = dict.fromkeys(("revenue", "currency", "cost", "cost_currency",
+                              "cost_per_acquisition"))  # fmt: skip
+    return {"channel": channel, "campaign_id": campaign, "reached": reached, "engaged": reached,
+            "converted": converted, "conversion_rate": round(converted / reached, 4),
+            "attribution_days": 30, "computed_at": _T0, **no_money, **money}  # fmt: skip
+
+
+def build_reports(store: Store) -> None:
+    """Funnel rows for north, south and unassigned; two campaigns, one with money."""
+    with store.begin() as conn:
+        conn.execute(report_funnel.insert(), [
+            _funnel("2026-01", "north", 10, 6, 3, 1),
+            _funnel("2026-02", "north", 20, 10, 4, 2),
+            _funnel("2026-01", "south", int(SOUTH_LEADS), 500, 300, 100),
+            _funnel("2026-02", "unassigned", 5, 1, 0, 0),
+        ])  # fmt: skip
+        conn.execute(report_campaigns.insert(), [
+            _campaign("email", "spring-sale", 40, 8, revenue=Decimal("1234.56"), currency="GBP",
+                      cost=Decimal("99"), cost_currency="GBP",
+                      cost_per_acquisition=Decimal("12.38")),
+            _campaign("form", "<b>instagram</b>", 15, 3),
+        ])  # fmt: skip
 
 
 def sign_in(client: TestClient, secret: str) -> None:

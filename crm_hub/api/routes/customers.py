@@ -130,13 +130,21 @@ def get_customer(
     context: Ctx, principal: Auth, request: Request, master_id: MasterIdPath
 ) -> Response:
     """The customer as this token's role may see it, with a strong ETag."""
-    redirect = _locate(context, principal, request, master_id, "read")
-    if redirect is not None:
-        return redirect
-    with context.store.read() as conn:
+    with context.store.read() as conn:  # one transaction, one statement when the id is live
+        active: str | None = master_id
+        moved = False
         found = load_customer(conn, principal, master_id)
-    if found is None:  # erased or moved between the two reads
+        if found is None:  # merged, erased, unknown or another branch's
+            active, moved = follow_merges(conn, master_id)
+            found = load_customer(conn, principal, active) if moved and active else None
+    if found is None or active is None:
+        record_reads(
+            context.store, principal, action="read", path=request.url.path, status=404,
+            master_ids=[master_id],
+        )  # fmt: skip
         raise _not_found(master_id)
+    if moved:
+        return redirect_to(request, master_id, active)
     response, status = with_etag(request, shape_customer(principal, *found))
     record_reads(
         context.store, principal, action="read", path=request.url.path, status=status,

@@ -104,7 +104,10 @@ def explain(context: Ctx, principal: Auth, request: Request, master_id: MasterId
     "/match",
     tags=["engine"],
     summary="Is this record someone we know? Online match against every person",
-    responses=_ERRORS,
+    responses={  # 400: a body that is not UTF-8 cannot even be read as JSON
+        **_ERRORS,
+        400: {"model": ProblemOut, "content": {"application/problem+json": {}}},
+    },
 )
 def match(context: Ctx, principal: Matcher, request: Request, record: MatchIn) -> Response:
     """Score one record against the store's people with the last resolve's model.

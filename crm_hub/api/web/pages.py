@@ -1,4 +1,4 @@
-"""The ``/ui/`` routes: sign in, search, customer card, segments with CSV export.
+"""The ``/ui/`` routes: sign in, search, customer card, segments with CSV export, reports.
 
 Every page reads through the same functions and policy as the JSON routes (``lookup.search``,
 ``lookup.load_customer`` + ``policy.shape_customer``, ``history.list_timeline``,
@@ -23,14 +23,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from crm_hub.api.audit import record_reads
-from crm_hub.api.deps import ApiContext, get_context
+from crm_hub.api.deps import ApiContext, context_of
 from crm_hub.api.history import list_timeline, segment_exists, segment_members
 from crm_hub.api.lookup import MASTER_ID_PATTERN, classify, follow_merges, load_customer, search
-from crm_hub.api.policy import Principal, sees, shape_customer
+from crm_hub.api.policy import Principal, sees, sees_reports, shape_customer
 from crm_hub.api.problems import Problem, reject_control_characters
 from crm_hub.api.tokens import authenticate
 from crm_hub.api.web.chart import monthly_chart
 from crm_hub.api.web.data import customer_segments, monthly_points, segment_names
+from crm_hub.api.web.reports import PERIODS, reports_view
 from crm_hub.api.web.session import (
     LoginRequired,
     clear_session,
@@ -65,12 +66,20 @@ class PageNotFound(Exception):
     """Render the 404 page (an unknown customer, another branch's, or an unknown segment)."""
 
 
+class PageForbidden(Exception):
+    """Render the 403 page (a page this role may not open, e.g. reports for staff)."""
+
+
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return templates.TemplateResponse(request, name, context, status_code=status, headers=_HEADERS)
+    principal = context.get("principal")
+    menu = {"reports": isinstance(principal, Principal) and sees_reports(principal)}
+    return templates.TemplateResponse(
+        request, name, {"menu": menu, **context}, status_code=status, headers=_HEADERS
+    )
 
 
 def _who(request: Request) -> tuple[ApiContext, Principal]:
-    context = get_context(request)
+    context = context_of(request)
     return context, current_principal(context, request)
 
 
@@ -86,7 +95,7 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     secret = form.get("token", "").strip()
     target = safe_next(form.get("next"))
-    principal = authenticate(get_context(request).store, secret) if secret else None
+    principal = authenticate(context_of(request).store, secret) if secret else None
     if principal is None:
         error = "That token is unknown or revoked. Ask your manager for a new one."
         return _page(request, "login.html", {"next": target, "error": error}, status=401)
@@ -238,6 +247,22 @@ def segment_page(request: Request, name: str, after: str = "") -> Response:
     )
 
 
+@router.get("/reports")
+def reports_page(request: Request, period: str = "month") -> Response:
+    """The manager page: the sales funnel and the campaigns, as charts and tables."""
+    context, principal = _who(request)
+    if not sees_reports(principal):
+        raise PageForbidden()
+    period = period if period in PERIODS else "month"
+    with context.store.read() as conn:
+        view = reports_view(conn, principal, period)
+    return _page(
+        request,
+        "reports.html",
+        {"principal": principal, "period": period, "periods": PERIODS, **view},
+    )
+
+
 def _csv_cell(value: Any) -> str:
     """A cell that a spreadsheet will not run as a formula."""
     text = "" if value is None else str(value)
@@ -296,5 +321,12 @@ def install_pages(app: FastAPI) -> None:
     async def _not_found(request: Request, exc: PageNotFound) -> Response:
         principal = None
         with contextlib.suppress(LoginRequired):  # signed-in people keep their menu
-            principal = current_principal(get_context(request), request)
+            principal = current_principal(context_of(request), request)
         return _page(request, "not_found.html", {"principal": principal}, status=404)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> Response:
+        principal = None
+        with contextlib.suppress(LoginRequired):
+            principal = current_principal(context_of(request), request)
+        return _page(request, "forbidden.html", {"principal": principal}, status=403)
