@@ -18,9 +18,9 @@ __all__ = ["IdMinter", "content_ids", "master_id_for"]
 IdMinter = Callable[[pd.DataFrame], pd.Series]
 """Mint master ids for clusters.
 
-Receives the members, one row per record with columns ``cluster``, ``source`` and
-``source_id``, sorted by ``(source, source_id)``; returns a Series indexed by ``cluster``
-holding each cluster's master id.
+Receives the members, one row per record with columns ``cluster``, ``source``, ``source_id``
+and ``row`` (its row in the input), sorted by ``(source, source_id)``; returns a Series indexed
+by ``cluster`` holding each cluster's master id.
 """
 
 

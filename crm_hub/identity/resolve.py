@@ -85,6 +85,8 @@ class Resolution:
             check (``reason`` ``maybe`` or ``refused``), same columns.
         stats: counts and timings.
         model: the trained Fellegi-Sunter model.
+        link_rows: per link, the rows of ``records`` holding its left and right record (shape
+            ``(len(links), 2)``): the store writes evidence per record without key lookups.
     """
 
     records: pd.DataFrame
@@ -92,6 +94,7 @@ class Resolution:
     review: pd.DataFrame
     stats: ResolutionStats
     model: FellegiSunter | None = None
+    link_rows: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
 
 
 def _pair_frame(
@@ -311,7 +314,12 @@ def resolve(
     )
     step("ids")
     members = pd.DataFrame(
-        {"cluster": labels, "source": prepared.source, "source_id": prepared.source_id}
+        {
+            "cluster": labels,
+            "source": prepared.source,
+            "source_id": prepared.source_id,
+            "row": prepared.input_position,
+        }
     )
     minted = (id_minter or content_ids)(members)
     master = minted.reindex(labels).to_numpy(dtype=object)
@@ -340,6 +348,11 @@ def resolve(
                                  levels=must_levels, names=names, master=master)  # fmt: skip
         links = pd.concat([must_frame, links], ignore_index=True)
         stats.must_links = len(must_l)
+        link_left = np.concatenate([must_l, candidates.left[kept]]).astype(np.int64)
+        link_right = np.concatenate([must_r, candidates.right[kept]]).astype(np.int64)
+    else:
+        link_left, link_right = candidates.left[kept], candidates.right[kept]
+    link_rows = prepared.input_position[np.column_stack([link_left, link_right])]
 
     maybe = np.flatnonzero(~wanted & (vetoed < 0) & (prob >= settings.review_threshold))
     maybe = maybe[labels[candidates.left[maybe]] != labels[candidates.right[maybe]]]
@@ -372,4 +385,4 @@ def resolve(
             "review": stats.review,
         },  # fmt: skip
     )
-    return Resolution(result, links, review, stats, model)
+    return Resolution(result, links, review, stats, model, link_rows.reshape(-1, 2))

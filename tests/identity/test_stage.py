@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, inspect, select, update
 
+from crm_hub.errors import BusyError
+from crm_hub.identity import stage as stage_module
 from crm_hub.identity.ids import master_id_for
 from crm_hub.identity.settings import MatchSettings
 from crm_hub.identity.stage import resolve_store
 from crm_hub.normalize.email import normalize_email
 from crm_hub.store import Store
+from crm_hub.store.leases import hold_lease, lease_holders
 from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import (
     identity_overrides,
+    leases,
     master_events,
     master_links,
     masters,
     review_queue,
+    runs,
     source_customers,
 )
 
@@ -273,3 +281,168 @@ def test_incremental_run_touches_the_neighbourhood_and_agrees_with_a_full_run(
     full = resolve_store(store, force=True)
     assert not full.incremental and full.links_written == 0  # the full run agrees
     assert links(store) == found
+
+
+# --- Lease and write atomicity: a resolve longer than the lease TTL (SQLite and PostgreSQL). ---
+
+LEASE_TTL = 1.0
+LONGER_THAN_TTL = 2.5
+
+
+def competitor(store: Store) -> tuple[threading.Thread, list[str]]:
+    """Another run trying to take the resolve lease now, in its own thread."""
+    outcome: list[str] = []
+
+    def attempt() -> None:
+        try:
+            with hold_lease(store, "resolve", "COMPETITOR", ttl=LEASE_TTL):
+                outcome.append("took the lease")
+        except BusyError:
+            outcome.append("busy")
+        except Exception as exc:
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def answer(thread: threading.Thread, outcome: list[str], within: float = 10.0) -> str:
+    thread.join(timeout=within)
+    return outcome[0] if outcome else "still blocked"
+
+
+@pytest.fixture
+def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_HUB_SYNC__LEASE_TTL_SECONDS", str(LEASE_TTL))
+
+
+def slow_engine(monkeypatch: pytest.MonkeyPatch, during: Callable[[], None]) -> None:
+    """Make matching take LONGER_THAN_TTL, then call ``during`` (still matching)."""
+    real = stage_module.resolve
+
+    def engine(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(LONGER_THAN_TTL)
+        during()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage_module, "resolve", engine)
+
+
+def on_write(store: Store, action: Callable[[Any], None]) -> None:
+    """Call ``action(conn)`` once, inside the resolve's write transaction (at its watermark)."""
+    done: list[bool] = []
+
+    def hook(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not done and statement.lstrip().upper().startswith("INSERT INTO IDENTITY_STATE"):
+            done.append(True)
+            action(conn)
+
+    event.listen(store.engine, "before_cursor_execute", hook)
+
+
+def test_resolve_keeps_its_lease_while_matching_longer_than_the_ttl(
+    store: Store, short_lease: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    seen: dict[str, Any] = {}
+
+    def during() -> None:
+        seen["live"] = "resolve" in lease_holders(store)
+        seen["competitor"] = answer(*competitor(store))
+
+    slow_engine(monkeypatch, during)
+    result = resolve_store(store)
+    assert seen == {"live": True, "competitor": "busy"}  # not expired, not blocked, not taken
+    assert result.masters == 2 and lease_holders(store) == {}
+
+
+def test_resolve_keeps_its_lease_while_writing_longer_than_the_ttl(
+    store: Store, short_lease: None
+) -> None:
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    attempts: list[tuple[threading.Thread, list[str]]] = []
+
+    def long_write(_conn: Any) -> None:
+        time.sleep(LONGER_THAN_TTL)
+        attempts.append(competitor(store))  # SQLite: waits for the commit; then still ours
+
+    on_write(store, long_write)
+    result = resolve_store(store)
+    assert result.masters == 2
+    assert answer(*attempts[0]) == "busy"
+
+
+def test_failed_write_leaves_the_previous_resolution_whole(store: Store) -> None:
+    add(store, ANNA_POS, TOM, seq=1)
+    resolve_store(store)
+    before = (links(store), statuses(store), events(store))
+    add(store, ANNA_NEWS, seq=2)
+
+    def crash(_conn: Any) -> None:
+        raise RuntimeError("disk full")
+
+    on_write(store, crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        resolve_store(store)
+    assert (links(store), statuses(store), events(store)) == before
+    with store.read() as conn:
+        assert conn.execute(select(runs.c.status).order_by(runs.c.started_at.desc())).first() == (
+            "failed",
+        )
+    again = resolve_store(store)  # the next run does the work
+    assert again.links_written == 2 and links(store)[("news", "a-9")] == before[0][("pos", "1")]
+
+
+def test_run_that_lost_its_lease_writes_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+
+    def taken_over() -> None:  # as another host does once the lease lapsed
+        with store.begin() as conn:
+            conn.execute(update(leases).where(leases.c.name == "resolve").values(holder="OTHER"))
+
+    slow_engine(monkeypatch, taken_over)
+    with pytest.raises(BusyError, match="lost its lease"):
+        resolve_store(store)
+    assert links(store) == {} and statuses(store) == {}
+
+
+def test_erasure_while_matching_fails_the_run_and_stays_erased(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_hub.erase import erase_person
+
+    add(store, ANNA_POS, TOM, seq=1)
+    resolve_store(store)
+    tom = links(store)[("pos", "2")]
+    add(store, ANNA_NEWS, seq=2)
+    slow_engine(monkeypatch, lambda: erase_person(store, tom))
+    with pytest.raises(BusyError, match="masters changed"):
+        resolve_store(store)
+    assert statuses(store)[tom][0] == "erased" and ("pos", "2") not in links(store)
+    monkeypatch.undo()
+    resolve_store(store)  # starts over from the erased state
+    assert statuses(store)[tom][0] == "erased" and ("pos", "2") not in links(store)
+    assert links(store)[("news", "a-9")] == links(store)[("pos", "1")]
+
+
+def test_large_first_write_rebuilds_the_indexes_it_set_aside(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_hub.identity import bulk
+
+    def index_names() -> list[str]:
+        found = []
+        for table in ("master_links", "masters", "master_events"):
+            found += sorted(str(ix["name"]) for ix in inspect(store.engine).get_indexes(table))
+        return found
+
+    before = index_names()
+    monkeypatch.setattr(bulk, "_REBUILD_FROM", 2)  # every first write counts as large
+    add(store, ANNA_POS, ANNA_NEWS, TOM)
+    result = resolve_store(store)
+    assert result.masters == 2 and len(links(store)) == 3
+    inspect(store.engine).clear_cache()
+    assert index_names() == before and any("master_id" in name for name in before)
