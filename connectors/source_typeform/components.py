@@ -22,21 +22,22 @@ would, without rendering a Jinja template per field per record (a tenth of a Mai
 
 ``CdcPagination``: QuickBooks' ``/cdc`` answers at most 1,000 objects and has no pages; a full
 answer is continued from the newest ``LastUpdatedTime`` in it (the objects of that second are
-read again, which an upsert on Id absorbs).
+read again, which an upsert on Id absorbs). A full answer inside one second cannot be paged: it
+goes on from the next second with a warning (deletions among the objects not returned are missed).
 
 The same file sits beside each crm-hub source manifest (a manifest-only connector carries its own
 ``components.py``); keep the copies identical.
 """
 
 import gzip
+import logging
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import InitVar, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import requests
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.decoders.json_decoder import JsonDecoder
 from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
@@ -46,8 +47,8 @@ from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+_LOGGER = logging.getLogger("airbyte")
 _PARSED = "_crm_hub_parsed_body"
 _NOT_JSON = object()
 
@@ -118,13 +119,16 @@ class CdcPagination(PaginationStrategy):
         newest = max(_utc(o["MetaData"]["LastUpdatedTime"]) for o in objects)
         text = newest.strftime("%Y-%m-%dT%H:%M:%S+00:00")
         if text == last_page_token_value:
-            raise AirbyteTracedException(
-                message=(
-                    f"QuickBooks changed more than {self.max_objects} {entity} objects in the "
-                    f"second {text}; change data capture cannot page past it. Re-read the "
-                    "stream in full."
-                ),
-                failure_type=FailureType.system_error,
+            # A whole answer of one second: CDC cannot page inside it. Go on from the next
+            # second, saying so; a deletion among the objects not returned is missed.
+            text = (newest + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            _LOGGER.warning(
+                "QuickBooks changed %s or more %s objects in the second %s; change data "
+                "capture cannot page inside one second, so deletions among the ones not "
+                "returned are missed (re-read the stream in full to be sure)",
+                self.max_objects,
+                entity,
+                newest.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
         return text
 
