@@ -83,7 +83,7 @@ def _vendor_loop(console: Console) -> bool:
     segments = ", ".join(f"{name} {count:,}" for name, count in summary["segments"].items())
     rejected = summary["rejected"]
     pushed = summary["stages"].get("publish", {})
-    ok = not summary["failures"]
+    ok = not summary["failures"] and not summary["rerun"]["failures"]
     console.print(
         Panel.fit(
             f"{summary['records_in']:,} records in from 4 systems → "
@@ -93,11 +93,16 @@ def _vendor_loop(console: Console) -> bool:
             f"recall {truth['recall']:.3f}.\n"
             f"Segments: {segments or 'none'}.\n"
             f"Pushed: {pushed.get('sent', 0):,} records to {pushed.get('destinations', 0)} "
-            f"destinations (sandbox HubSpot, a signed webhook, a CSV drop in ./{VENDOR_DIR}/out), "
-            f"{pushed.get('rejected', 0):,} refused.\n"
+            f"destinations ("
+            + ", ".join(f"{name} {d['confirmed']:,}" for name, d in summary["pushed"].items())
+            + f": sandbox Mailchimp and HubSpot, a signed webhook, a CSV drop in "
+            f"./{VENDOR_DIR}/out), {pushed.get('rejected', 0):,} refused.\n"
+            f"Run again: {summary['rerun']['read']:,} records read back, "
+            f"{summary['rerun']['echoes']:,} of them the hub's own writes to Mailchimp "
+            f"(echoes, not news); {summary['rerun']['sent']:,} records pushed.\n"
             f"Rejected: {rejected['total']:,}"
             + "".join(f" · {reason} {count:,}" for reason, count in rejected["by_reason"].items())
-            + "".join(f"\n  {item}" for item in summary["failures"])
+            + "".join(f"\n  {item}" for item in summary["failures"] + summary["rerun"]["failures"])
             + f"\nIn {summary['seconds']:.0f} s. The project is in ./{VENDOR_DIR}: "
             f"`crm-hub explain PERSON --config {VENDOR_DIR}/hub.yaml` traces anyone.",
             title="crm-hub vendor demo",

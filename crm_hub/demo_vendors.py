@@ -103,11 +103,16 @@ def _environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = before
 
 
-def load_vendor_config(hub_yaml: Path, sandbox_url: str) -> HubConfig:
-    """Load the vendor project's hub.yaml with ``CRM_HUB_SANDBOX_URL`` set to ``sandbox_url``."""
+def load_vendor_config(hub_yaml: Path, sandbox_url: str, list_id: str | None = None) -> HubConfig:
+    """Load the vendor project's hub.yaml with ``CRM_HUB_SANDBOX_URL`` set to ``sandbox_url``
+    (and ``MAILCHIMP_LIST_ID``, the audience the hub pushes to, to ``list_id`` when given: the
+    sandbox's audience ids depend on its seed)."""
     from crm_hub.config import load_config
 
-    with _environment(SANDBOX_URL_VARIABLE, sandbox_url.rstrip("/")):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_environment(SANDBOX_URL_VARIABLE, sandbox_url.rstrip("/")))
+        if list_id is not None:
+            stack.enter_context(_environment("MAILCHIMP_LIST_ID", list_id))
         return load_config(hub_yaml)
 
 
@@ -225,6 +230,22 @@ def _segment_sizes(store: Store) -> dict[str, int]:
         return {name: int(count) for name, count in rows}
 
 
+def _pushes(store: Store) -> dict[str, dict[str, Any]]:
+    """Per destination, what its last push sent, landed and had refused."""
+    from sqlalchemy import select
+
+    from crm_hub.store.schema import runs
+
+    query = select(runs.c.source, runs.c.status, runs.c.counts).where(runs.c.stage == "publish")
+    with store.read() as conn:
+        rows = conn.execute(query.order_by(runs.c.started_at)).all()
+    keys = ("sent", "confirmed", "rejected")
+    return {
+        name: {"status": status, **{k: int((counts or {}).get(k, 0)) for k in keys}}
+        for name, status, counts in rows
+    }  # the last run of each destination wins
+
+
 def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> dict[str, Any]:
     """Run the whole loop on the four vendor connectors against an in-process sandbox.
 
@@ -241,9 +262,12 @@ def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> d
         table), ``records_in``, ``source_customers``, ``people`` (masters found),
         ``duplicates_merged`` (source customers folded into another's person), ``truth``
         (pairwise precision/recall against the sandbox's ground truth), ``rejected`` (count,
-        by stage/source/reason, examples), ``failures``, ``seconds`` and ``stage_seconds``.
+        by stage/source/reason, examples), ``pushed`` (per destination: status, records sent,
+        landed, refused), ``rerun`` (a second run straight after: records read back, how many
+        were the hub's own echoes, records sent), ``failures``, ``seconds`` and
+        ``pipeline_seconds`` (the first run).
     """
-    from connectors.sandbox import SandboxServer, truth_rows
+    from connectors.sandbox import SandboxServer, mailchimp_records, truth_rows
     from crm_hub.pipeline import run_pipeline
     from crm_hub.store import open_store
 
@@ -254,7 +278,8 @@ def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> d
     for suffix in ("", "-wal", "-shm", "-journal"):
         (workdir / f"crm-hub.db{suffix}").unlink(missing_ok=True)
     with SandboxServer(customers=customers, seed=seed) as sandbox:
-        config = load_vendor_config(workdir / "hub.yaml", sandbox.url)
+        audience = mailchimp_records.list_id(sandbox.sandbox.world, 0)
+        config = load_vendor_config(workdir / "hub.yaml", sandbox.url, audience)
         store = open_store(config.store)
         try:
             summary = run_pipeline(store, config)
@@ -267,6 +292,8 @@ def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> d
             linked, people = _people(store)
             rejected = _rejections(store)
             segments = _segment_sizes(store)
+            pushes = _pushes(store)
+            again = run_pipeline(store, config)  # what came back is the hub's own echo
         finally:
             store.dispose()
     sources = _per_source(summary)
@@ -288,6 +315,13 @@ def run_vendor_demo(workdir: Path, *, customers: int = 2000, seed: int = 7) -> d
         "resolve": summary.stages.get("resolve", {}),
         "stages": dict(summary.stages),
         "segments": segments,
+        "pushed": pushes,
+        "rerun": {
+            "read": sum(r.read for r in again.map),
+            "echoes": sum(r.echoes for r in again.map),
+            "sent": int(again.stages.get("publish", {}).get("sent", 0)),
+            "failures": list(again.failures),
+        },
         "failures": list(summary.failures),
         "seconds": round(time.perf_counter() - started, 2),
         "pipeline_seconds": round(ran, 2),

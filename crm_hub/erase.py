@@ -35,6 +35,7 @@ from crm_hub.store.schema import (
     orders,
     payments,
     profiles,
+    publish_echoes,
     publish_state,
     raw_records,
     rejected_records,
@@ -334,6 +335,7 @@ class _Eraser:
             if isinstance(email, str):
                 self.emails.add(email.strip().lower())
         self.result.pending = sorted(set(self.result.pending))
+        self._delete(publish_echoes, publish_echoes.c.master_id.in_(self.ids))
 
     def _mark_erased(self) -> None:
         seq = next_change_seq(self.conn)

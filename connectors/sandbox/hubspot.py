@@ -5,7 +5,8 @@ Endpoints: ``GET /crm/v3/objects/contacts`` (``limit`` ≤ 100, ``after``, ``pro
 ``POST /crm/v3/objects/contacts/search`` (``limit`` ≤ 200, results stop at 10 000, about 5
 searches a second), ``POST /crm/v3/objects/contacts/batch/upsert`` (≤ 100 inputs,
 ``idProperty: email``, 207 on partial failure, property values must be strings), the lists
-endpoints of ``hubspot_lists``, ``POST /oauth/v1/token``. Bearer auth; errors ``{status,
+endpoints of ``hubspot_lists``, batch read/archive, GDPR delete and e-mail subscriptions of
+``hubspot_privacy``, ``POST /oauth/v1/token``. Bearer auth; errors ``{status,
 message, correlationId, category}``; 429 with ``policyName``.
 """
 
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from connectors.sandbox import hubspot_lists, hubspot_writes
+from connectors.sandbox import hubspot_lists, hubspot_privacy, hubspot_writes
 from connectors.sandbox import hubspot_records as records
 from connectors.sandbox.auth import TokenState, bearer_token
 from connectors.sandbox.hubspot_http import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 router = Router()
 router.include(hubspot_writes.router)
 router.include(hubspot_lists.router)
+router.include(hubspot_privacy.router)
 _COLUMN_PROPERTIES = {"lastmodifieddate": "updated", "createdate": "created", "hs_object_id": "row"}
 _OPERATORS = (
     "EQ",

@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox import hubspot_records as records
+from connectors.sandbox.hubspot_privacy import is_blocklisted
 from connectors.sandbox.auth import RefreshError
 from connectors.sandbox.hubspot_http import error
 from connectors.sandbox.routing import Request, Response, Router, json_response
@@ -27,6 +28,8 @@ def _upsert_one(ctx: Context, item: Any, now: int) -> tuple[dict[str, Any], bool
     email = item["id"].strip()
     if "@" not in email or "." not in email.rpartition("@")[2]:
         raise ValueError(f"Email address {email} is invalid")
+    if is_blocklisted(ctx, email):
+        raise ValueError(f"Email address {email} was GDPR-deleted and is blocklisted")
     props = item.get("properties") or {}
     for name, value in props.items():
         if name not in records.ALL_PROPERTIES:

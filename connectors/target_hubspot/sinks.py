@@ -10,6 +10,11 @@ batch are merged (the last wins; all their keys share its outcome).
 List membership: ``segment_lists`` maps a segment name to a MANUAL list id. For each landed
 contact whose record carries the segments field, the contact is added to the lists of its
 segments and removed from the other mapped lists (one ``add-and-remove`` call per list).
+
+Removals and opt-outs (:mod:`privacy`): a record with ``_erase`` GDPR-deletes the contact, one
+with ``_deleted`` archives it, and one whose consent field (``email_consent``) is ``false`` is
+upserted, then unsubscribed from every subscription type. Per address, the batch's last record
+decides what happens.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from connectors.target_common import (
     parts_of,
     record_key,
 )
+from connectors.target_hubspot.privacy import Unsubscriber, archive_contacts, erase_contact
 
 BATCH_LIMIT = 100
 
@@ -53,6 +59,7 @@ class HubSpotSink(BatchSink):
     def __init__(self, target: Any, stream_name: str, schema: dict[str, Any], key_properties: Any):
         super().__init__(target, stream_name, schema, key_properties)
         self._parts = parts_of(target)
+        self._unsubscriber = Unsubscriber(self._parts.http, self.config)
 
     @property
     def max_size(self) -> int:
@@ -60,7 +67,7 @@ class HubSpotSink(BatchSink):
         return min(batch_size(self.config, BATCH_LIMIT), BATCH_LIMIT)
 
     def process_batch(self, context: dict[str, Any]) -> None:
-        """Upsert the batch, sync list memberships, report confirmed and rejected keys."""
+        """Remove, upsert and unsubscribe the batch's contacts, sync lists, report the keys."""
         records: list[dict[str, Any]] = context.get("records", [])
         email_field = self.config.get("email_field") or "email"
         outcome = BatchOutcome()
@@ -76,23 +83,53 @@ class HubSpotSink(BatchSink):
                         f"no e-mail address in field {email_field!r}; not sent",
                     )
                 )
-        inputs = {email: self._input(group[-1], email) for email, group in by_email.items()}
+        last = {email: group[-1] for email, group in by_email.items()}  # the last one wins
+        upserts = {e: r for e, r in last.items() if not (r.get("_erase") or r.get("_deleted"))}
+        inputs = {email: self._input(record, email) for email, record in upserts.items()}
         landed: dict[str, str] = {}
-        refused: dict[str, Rejection] = {}
+        refused: dict[str, Rejection] = self._remove(last)
         self._upsert(list(inputs.values()), landed, refused)
-        list_refusals = self._sync_lists({e: by_email[e][-1] for e in landed}, landed)
+        refused.update(self._sync_lists({e: upserts[e] for e in landed}, landed))
+        refused.update(self._unsubscribe(upserts, landed))
         for email, group in by_email.items():
+            done = email in landed or email not in upserts
             for record in group:
                 key = record_key(record, self.key_properties)
-                problem = refused.get(email) or list_refusals.get(email)
-                if email in landed and problem is None:
+                problem = refused.get(email)
+                if done and problem is None:
                     outcome.confirmed.append(key)
                 else:
-                    missing = Rejection(key, "HubSpot returned no result for this input")
-                    problem = problem or missing
+                    problem = problem or Rejection(key, "HubSpot returned no result for this input")
                     outcome.rejected.append(Rejection(key, problem.reason, problem.status))
         self._parts.reporter.report(self.stream_name, str(context["batch_id"]), outcome)
         self.tally_record_written(len(outcome.confirmed))
+
+    def _remove(self, last: dict[str, dict[str, Any]]) -> dict[str, Rejection]:
+        """Erase (``_erase``) or archive (``_deleted``) contacts; refusals by e-mail."""
+        http, email_field = self._parts.http, self.config.get("email_field") or "email"
+        refused: dict[str, Rejection] = {}
+        for email, record in last.items():
+            if record.get("_erase"):
+                problem = erase_contact(http, str(record[email_field]).strip())
+                if problem is not None:
+                    refused[email] = problem
+        archive = [e for e, r in last.items() if r.get("_deleted") and not r.get("_erase")]
+        refused.update(archive_contacts(http, archive))
+        return refused
+
+    def _unsubscribe(
+        self, upserts: dict[str, dict[str, Any]], landed: dict[str, str]
+    ) -> dict[str, Rejection]:
+        """Opt out the landed contacts whose consent field is false."""
+        consent_field = self.config.get("consent_field") or "email_consent"
+        email_field = self.config.get("email_field") or "email"
+        refused: dict[str, Rejection] = {}
+        for email, record in upserts.items():
+            if email in landed and record.get(consent_field) is False:
+                problem = self._unsubscriber.unsubscribe(str(record[email_field]).strip())
+                if problem is not None:
+                    refused[email] = problem
+        return refused
 
     def _input(self, record: dict[str, Any], email: str) -> dict[str, Any]:
         mapping: dict[str, str] = self.config.get("properties") or {}

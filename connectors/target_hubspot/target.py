@@ -1,4 +1,5 @@
-"""``target-crmhub-hubspot``: upsert contacts into HubSpot by e-mail, with list membership."""
+"""``target-crmhub-hubspot``: upsert contacts into HubSpot by e-mail, with list membership;
+archive, GDPR-delete and unsubscribe them."""
 
 from __future__ import annotations
 
@@ -61,6 +62,31 @@ class TargetHubSpot(Target):
             default={},
             description="Segment name → id of a MANUAL HubSpot contact list the target "
             "keeps in step (added when in the segment, removed otherwise).",
+        ),
+        th.Property(
+            "consent_field",
+            th.StringType,
+            default="email_consent",
+            description="Boolean field: false unsubscribes the contact from e-mail (never the "
+            "other way: v3 cannot re-subscribe anyone).",
+        ),
+        th.Property(
+            "subscription_ids",
+            th.ArrayType(th.StringType),
+            default=[],
+            description="Subscription types an opt-out unsubscribes from (default: every "
+            "active, non-internal type of the portal).",
+        ),
+        th.Property(
+            "legal_basis",
+            th.StringType,
+            description="legalBasis sent with an unsubscribe (GDPR-enabled portals), e.g. "
+            "CONSENT_WITH_NOTICE.",
+        ),
+        th.Property(
+            "legal_basis_explanation",
+            th.StringType,
+            description="legalBasisExplanation sent with an unsubscribe.",
         ),
         *common_properties(batch_default=BATCH_LIMIT, batch_max=BATCH_LIMIT),
     ).to_dict()

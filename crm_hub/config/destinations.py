@@ -73,6 +73,12 @@ class _Destination(BaseModel):
         "an opt-out on it sends the unsubscribe to a destination that has the person.",
     )
     stream: str = Field("profiles", description="Stream name of the records sent.")
+    source: str | None = Field(
+        None,
+        description="The hub.yaml source that reads this destination back (e.g. the mailchimp "
+        "source of the same audience): what the hub wrote is recognised there as its own echo, "
+        "not new evidence.",
+    )
 
     @field_validator("fields")
     @classmethod
@@ -150,6 +156,13 @@ class HubSpotDestination(_TargetTuning, _Destination):
     )
     channel: Channel = Field("email", description="Consent channel (default email).")
     batch_size: int = Field(100, ge=1, le=100, description="Records per batch (HubSpot: ≤ 100).")
+    subscription_ids: list[str] = Field(
+        default_factory=list,
+        description="Subscription types an opt-out unsubscribes from (default: every active one).",
+    )
+    legal_basis: str | None = Field(
+        None, description="legalBasis sent with unsubscribes (GDPR-enabled portals)."
+    )
 
     def target_options(self) -> dict[str, Any]:
         """Target config keys of this destination."""
@@ -158,8 +171,11 @@ class HubSpotDestination(_TargetTuning, _Destination):
             "access_token": self.access_token.get_secret_value(),
             "properties": properties or {"firstname": "first_name", "lastname": "last_name"},
             "segment_lists": dict(self.segment_lists),
+            "subscription_ids": list(self.subscription_ids),
             **self.tuning(),
         }
+        if self.legal_basis:
+            options["legal_basis"] = self.legal_basis
         if self.base_url:
             options["base_url"] = self.base_url
         return options

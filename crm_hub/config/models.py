@@ -11,7 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from crm_hub.config.destinations import DestinationConfig
 
@@ -192,6 +200,17 @@ class HubConfig(_Strict):
         "currency: GBP}} (crm-hub report campaigns).",
     )
     base_dir: Path = Field(Path("."), exclude=True, description="Folder holding hub.yaml.")
+
+    @model_validator(mode="after")
+    def _echo_sources_exist(self) -> HubConfig:
+        for name, destination in self.destinations.items():
+            if destination.source is not None and destination.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none"
+                raise ValueError(
+                    f"destinations.{name}.source: no source named {destination.source!r} "
+                    f"(sources: {known})"
+                )
+        return self
 
     def resolve_path(self, relative: str) -> Path:
         """A path from the config, relative to the folder holding hub.yaml."""

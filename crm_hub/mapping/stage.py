@@ -24,6 +24,7 @@ from crm_hub.errors import ConfigError, CrmHubError
 from crm_hub.logging import get_logger
 from crm_hub.mapping.apply import Mapped, compile_mapping
 from crm_hub.mapping.batches import Batch, MapPool, map_items
+from crm_hub.mapping.echoes import suppress_echoes
 from crm_hub.mapping.erased import drop_erased
 from crm_hub.mapping.spec import LoadedMapping, load_mapping
 from crm_hub.store.canonical import (
@@ -74,6 +75,7 @@ class MapResult:
     rejected: int = 0
     deleted: int = 0
     erased: int = 0  # rows of erased people dropped (``crm-hub erase``), raw records forgotten
+    echoes: int = 0  # customers that were only the hub's own write-backs (crm_hub.mapping.echoes)
     remapped: bool = False  # the mapping changed: mapped again from the start
     seconds: float = 0.0
     error: str | None = None
@@ -139,6 +141,7 @@ def _write(
     common = {"deleted": False, "mapped_at": now, "run_id": run_id}
     with store.begin() as conn:
         result.erased += drop_erased(conn, source, batch)
+        result.echoes += suppress_echoes(conn, source, batch)
         for table, by_id in batch.rows.items():
             upsert_canonical(conn, table, list(by_id.values()), common)
             result.tables[table] = result.tables.get(table, 0) + len(by_id)

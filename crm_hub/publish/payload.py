@@ -16,7 +16,9 @@ Rules (README "Publishing"), in order:
 5. **No clobber**: a field whose value is now null, or whose source value is older than the one
    last sent (``profiles.provenance.at``), is left out: the destination keeps what it has.
 6. **Diff**: the hash of what the destination would hold afterwards is compared with
-   ``publish_state.payload_hash``; equal means nothing is sent.
+   ``publish_state.payload_hash``; equal means nothing is sent. The provenance times kept for
+   rule 5 (``at``) are not part of the hash: a value confirmed by a newer record (e.g. the
+   hub's own write coming back through a source) is not a change the destination would see.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _state(status: str, **extra: Any) -> tuple[str, dict[str, Any]]:
 def _outgoing(
     person: Person, rules: Rules, action: str, record: dict[str, Any], payload: dict[str, Any]
 ) -> Outgoing | None:
-    digest = payload_hash(payload)
+    digest = payload_hash({k: v for k, v in payload.items() if k != "at"})
     previous = person.previous
     if previous is not None and previous["payload_hash"] == digest:
         return None

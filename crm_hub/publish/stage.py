@@ -13,6 +13,8 @@ Guarantees (DESIGN.md, README "Publishing"):
 - **Rejected rows kept.** A record the destination refuses goes to ``rejected_records`` (stage
   ``publish``, source = destination) with its reason, and is retried next push; one that lands
   later resolves it.
+- **Echoes known.** For a destination a source reads back (``source:``), what landed is kept in
+  the echo ledger (:mod:`echoes`) in the same transaction, for the map stage to recognise.
 
 One push per destination at a time (lease ``publish:<name>``).
 """
@@ -34,6 +36,7 @@ from crm_hub.errors import ConfigError, CrmHubError
 from crm_hub.logging import get_logger, redact
 from crm_hub.publish.changes import changed_masters, current_seq, load_watermark, read_people
 from crm_hub.publish.driver import DRIVERS, DriverContext, Outcome
+from crm_hub.publish.echoes import EchoLedger, echo_ledger
 from crm_hub.publish.payload import Outgoing, Rules, build_outgoing
 from crm_hub.store.engine import Store
 from crm_hub.store.rejected import Rejection, resolve_rejections, save_rejections
@@ -166,9 +169,9 @@ class _Committer:
     """Commits settled batches: publish_state, resolved and new rejections (thread-safe)."""
 
     def __init__(self, store: Store, name: str, stream: str, run_id: str,
-                 result: PublishResult) -> None:  # fmt: skip
+                 result: PublishResult, echoes: EchoLedger | None = None) -> None:  # fmt: skip
         self.store, self.name, self.stream, self.run_id = store, name, stream, run_id
-        self.result = result
+        self.result, self.echoes = result, echoes
         self.lock = threading.Lock()
         self.settled = 0
 
@@ -215,6 +218,8 @@ class _Committer:
                 resolve_rejections(conn, "publish", self.name, self.stream, chunk, now)
             if rejections:
                 save_rejections(conn, "publish", self.name, rejections, run_id=self.run_id, now=now)
+            if self.echoes is not None:
+                self.echoes.record(conn, outcome.confirmed, now)
             self.settled += len(rows) + len(rejections)
             self.result.confirmed += len(rows)
             self.result.rejected += len(rejections)
@@ -245,7 +250,8 @@ def publish_destination(
         return result
 
     def work(result: PublishResult) -> None:
-        committer = _Committer(store, name, dest.stream, result.run_id, result)
+        committer = _Committer(store, name, dest.stream, result.run_id, result,
+                               echo_ledger(name, dest))  # fmt: skip
         try:
             driver = DRIVERS[dest.type](DriverContext(name, dest, config.base_dir, result.run_id))
             driver.recover(committer.settle_recovered)

@@ -58,6 +58,7 @@ __all__ = [
     "orders",
     "payments",
     "profiles",
+    "publish_echoes",
     "publish_state",
     "publish_watermarks",
     "raw_records",
@@ -666,6 +667,20 @@ publish_watermarks = Table(
     Column("change_seq", BigInteger, nullable=False, comment="Last change_seq fully pushed"),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("run_id", String(26), nullable=True),
+)
+
+# Echo suppression (migration 0009): what the hub wrote into a destination that a source reads
+# back (``source:`` of the destination), by the e-mail's hash; the map stage's check.
+publish_echoes = Table(
+    "publish_echoes",
+    metadata,
+    Column("source", String(64), primary_key=True, comment="Source reading the destination"),
+    Column("email_hash", String(64), primary_key=True, comment="blake2b of the e-mail written"),
+    Column("destination", String(64), primary_key=True),
+    Column("master_id", MasterId, nullable=False),
+    Column("written", JsonDocument(), nullable=True, comment="{channel, labels}: besides fields"),
+    Column("sent_at", UtcDateTime(), nullable=False),
+    Index(None, "master_id"),
 )
 
 erasures = Table(

@@ -32,6 +32,7 @@ from crm_hub.store.schema import (
     masters,
     metadata,
     profiles,
+    publish_echoes,
     publish_state,
     raw_records,
     rejected_records,
@@ -50,6 +51,7 @@ DESTINATIONS = """destinations:
     path: out/{destination}-{run_id}.jsonl
     fields: [email, first_name, last_name]
     channel: email
+    source: newsletter               # read back (echo suppression): the ledger forgets Bob too
 """
 # Bob's traces: his e-mail (any case), his first name, his record key and his phone as typed.
 # (Anna shares his landline: its E.164 form rightly stays, in her rows.)
@@ -141,6 +143,12 @@ def drops(tmp_path: Path) -> list[list[dict[str, Any]]]:
     return [[orjson.loads(x) for x in f.read_text().splitlines()] for f in files]
 
 
+def echo_rows(store: Store) -> list[str]:
+    """Masters the echo ledger remembers writing for."""
+    with store.read() as conn:
+        return sorted(conn.execute(select(publish_echoes.c.master_id)).scalars())
+
+
 def test_erase_removes_every_trace_blocks_resync_and_tells_the_destination(
     store: Store, hub: HubConfig, tmp_path: Path
 ) -> None:
@@ -148,6 +156,7 @@ def test_erase_removes_every_trace_blocks_resync_and_tells_the_destination(
     link(store)
     [first] = publish(store, hub)
     assert first.sent == 2 and dump_hits(store)  # Bob is everywhere, drop has him
+    assert echo_rows(store) == ["m_anna", "m_bob"]
 
     done = cli("erase", "bob.fischer@example.org", "--yes", "--reason", "ticket 42", "--json",
                cwd=tmp_path)  # fmt: skip
@@ -167,6 +176,7 @@ def test_erase_removes_every_trace_blocks_resync_and_tells_the_destination(
         stored = set(conn.execute(select(erasures.c.value_hash)).scalars())
         assert erasure_hash("Bob.Fischer@Example.org") in stored  # what publish checks
         assert conn.execute(select(profiles.c.master_id)).scalars().all() == ["m_anna"]
+    assert echo_rows(store) == ["m_anna"]
 
     # The same files again, plus a new till record with his address: nothing of him lands.
     csv = tmp_path / "data" / "customers.csv"

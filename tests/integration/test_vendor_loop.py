@@ -44,8 +44,9 @@ CUSTOMERS = 300
 SEED = 7
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
+    """A fresh world per test: the loop pushes into the Mailchimp audience it reads."""
     with SandboxServer(customers=CUSTOMERS, seed=SEED) as server:
         yield server
 
@@ -107,10 +108,14 @@ def test_vendor_loop_syncs_maps_and_resolves_every_source(
     config = load_config(init_vendor_project(tmp_path / "vendors"))
     assert set(config.sources) == set(VENDOR_SOURCES)
 
+    expected = expected_counts(sandbox)  # before the push adds members to the audience
+    statuses = Counter(
+        MAILCHIMP_STATUSES[s]
+        for s in sandbox.sandbox.world.tables["mailchimp.members"].col("status")
+    )
     summary = run_pipeline(store, config)
 
     assert summary.failures == []
-    expected = expected_counts(sandbox)
     synced = {r.source: r for r in summary.sync}
     mapped = {r.source: r for r in summary.map}
     assert set(synced) == set(mapped) == set(VENDOR_SOURCES)
@@ -159,9 +164,6 @@ def test_vendor_loop_syncs_maps_and_resolves_every_source(
     assert Decimal(owed) == Decimal(pence) / 100
 
     # Mailchimp status → e-mail consent: unsubscribed and cleaned are withdrawn.
-    statuses = Counter(
-        MAILCHIMP_STATUSES[s] for s in world.tables["mailchimp.members"].col("status")
-    )
     granted = Counter(
         (attributes["status"], (consents or {}).get("email", {}).get("granted"))
         for attributes, consents in members
@@ -199,17 +201,22 @@ def test_vendor_loop_syncs_maps_and_resolves_every_source(
     assert scores.precision >= 0.95
     assert scores.recall >= 0.8
 
-    # The loop closes: people and their segments reach the three destinations.
+    # The loop closes: people and their segments reach the four destinations.
     pushed = summary.stages["publish"]
-    assert pushed["destinations"] == 3 and pushed["sent"] > len(active) and pushed["rejected"] == 0
+    assert pushed["destinations"] == 4 and pushed["sent"] > len(active) and pushed["rejected"] == 0
     deliveries = httpx.get(f"{sandbox.url}/_sandbox/webhook/deliveries").json()
     assert deliveries  # signed batches the sandbox receiver verified
 
-    # A second run finds nothing new to map, and sends nothing.
+    # A second run reads back only what the hub wrote into the audience, knows it for its own
+    # echo, and sends nothing; a third reads nothing at all.
     again = run_pipeline(store, config)
     assert again.failures == []
-    assert [(r.source, r.read) for r in again.map] == [(name, 0) for name in VENDOR_SOURCES]
+    read = {r.source: r.read for r in again.map}
+    assert read["mailchimp"] > 0 and {read[n] for n in ("square", "typeform", "quickbooks")} == {0}
     assert again.stages["publish"]["sent"] == 0
+    third = run_pipeline(store, config)
+    assert [(r.source, r.read) for r in third.map] == [(name, 0) for name in VENDOR_SOURCES]
+    assert third.stages["publish"]["sent"] == 0
 
 
 def test_init_vendors_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
@@ -239,6 +246,12 @@ def test_run_vendor_demo_summarises_the_loop(tmp_path: Path) -> None:
     assert summary["truth"]["unscored"] == 0
     assert summary["truth"]["precision"] >= 0.95 and summary["truth"]["recall"] >= 0.8
     assert (tmp_path / "demo" / "hub.yaml").exists() and summary["seconds"] > 0
+    pushed = summary["pushed"]
+    assert set(pushed) == {"newsletter", "crm", "loyalty_app", "accountant_drop"}
+    assert all(p["status"] == "succeeded" and p["rejected"] == 0 for p in pushed.values())
+    assert pushed["newsletter"]["confirmed"] > 0 and pushed["crm"]["confirmed"] > 0
+    rerun = summary["rerun"]  # the audience gives back what the hub wrote: echoes, not news
+    assert rerun["failures"] == [] and rerun["echoes"] > 0 and rerun["sent"] == 0
 
 
 MAPPINGS = Path(__file__).parents[2] / "crm_hub" / "templates" / "vendors" / "mappings"

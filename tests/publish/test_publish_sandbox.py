@@ -139,6 +139,71 @@ def test_hubspot_contacts_are_upserted_with_mapped_properties(
     assert answer.json()["properties"]["crm_hub_master_id"] == "m_0003"
 
 
+def hubspot_yaml(sandbox: SandboxServer) -> str:
+    return f"""  crm:
+    type: hubspot
+    access_token: sandbox-hubspot-token
+    base_url: {sandbox.vendor_url("hubspot")}
+    fields: [email, first_name]
+    mapping: {{first_name: firstname}}
+{FAST}"""
+
+
+def webhook_yaml(sandbox: SandboxServer) -> str:
+    return f"""  hook:
+    type: webhook
+    url: {sandbox.vendor_url("webhook")}/crm
+    secret: {sandbox.info()["vendors"]["webhook"]["secret"]}
+    channel: email
+    fields: [email, first_name]
+{FAST}"""
+
+
+def test_an_opt_out_and_an_erasure_reach_every_destination_that_has_the_person(
+    lite: Store, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    put(lite, "m_a", email="ada@example.com", first_name="Ada")
+    put(lite, "m_b", email="bo@example.com", first_name="Bo")
+    put(lite, "m_c", email="cy@example.com", first_name="Cy")
+    hub = hub_config(
+        tmp_path,
+        str(lite.engine.url),
+        mailchimp_yaml(sandbox) + hubspot_yaml(sandbox) + webhook_yaml(sandbox),
+    )
+    assert [r.confirmed for r in publish(lite, hub)] == [3, 3, 3]
+
+    put(lite, "m_c", email="cy@example.com", first_name="Cy", consents=NO)
+    put(lite, "m_b", status="erased")
+    results = publish(lite, hub)
+
+    for result in results:
+        assert (result.actions, result.confirmed, result.rejected) == (
+            {"unsubscribe": 1, "erase": 1},
+            2,
+            0,
+        ), result.destination
+    assert member(sandbox, "cy@example.com")["status"] == "unsubscribed"
+    gone = httpx.get(f"{sandbox.vendor_url('mailchimp')}/3.0/lists/"
+                     f"{sandbox.info()['vendors']['mailchimp']['list_ids'][0]}/members/"
+                     f"{subscriber_hash('bo@example.com')}", auth=AUTH)  # fmt: skip
+    assert gone.status_code == 404
+    hubspot = sandbox.vendor_url("hubspot")
+    bearer = {"Authorization": "Bearer sandbox-hubspot-token"}
+    statuses = httpx.get(f"{hubspot}/communication-preferences/v3/status/email/cy@example.com",
+                         headers=bearer).json()["subscriptionStatuses"]  # fmt: skip
+    assert {s["status"] for s in statuses} == {"NOT_SUBSCRIBED"}
+    bo = httpx.get(f"{hubspot}/crm/v3/objects/contacts/bo@example.com",
+                   params={"idProperty": "email"}, headers=bearer)  # fmt: skip
+    assert bo.status_code == 404
+    deliveries = httpx.get(f"{sandbox.url}/_sandbox/webhook/deliveries").json()["deliveries"]
+    last = deliveries[-1]["payload"]["data"]["records"]
+    assert {r["master_id"]: (r.get("_erase"), r.get("email_consent")) for r in last} == {
+        "m_b": (True, None),
+        "m_c": (None, False),
+    }
+    assert [r.sent for r in publish(lite, hub)] == [0, 0, 0]  # told once, then nothing more
+
+
 def test_webhook_receives_signed_batches_and_a_rerun_sends_nothing(
     lite: Store, sandbox: SandboxServer, tmp_path: Path
 ) -> None:

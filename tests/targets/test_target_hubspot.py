@@ -175,3 +175,100 @@ def test_records_without_email_and_duplicates_in_a_batch(
     assert run.rejected == {"x": "no e-mail address in field 'email'; not sent"}
     assert sorted(run.confirmed) == ["d1", "d2"]
     assert contact(sandbox, "dup@example.com")["properties"]["firstname"] == "Last"
+
+
+def lookup(sandbox: SandboxServer, email: str) -> int:
+    """HTTP status of reading a contact by e-mail (200: live, 404: gone)."""
+    return httpx.get(
+        f"{sandbox.vendor_url('hubspot')}/crm/v3/objects/contacts/{email}",
+        params={"idProperty": "email"},
+        headers=HUBSPOT_AUTH,
+    ).status_code
+
+
+def subscriptions(sandbox: SandboxServer, email: str) -> dict[str, str]:
+    answer = httpx.get(
+        f"{sandbox.vendor_url('hubspot')}/communication-preferences/v3/status/email/{email}",
+        headers=HUBSPOT_AUTH,
+    )
+    answer.raise_for_status()
+    return {s["name"]: s["status"] for s in answer.json()["subscriptionStatuses"]}
+
+
+def test_deleted_records_archive_the_contact_and_unknown_ones_count_as_done(
+    sandbox: SandboxServer, hubspot_config: dict[str, Any]
+) -> None:
+    vip = new_list(sandbox, "VIP")
+    config = {**hubspot_config, "segment_lists": {"vip": vip}}
+    run_target(TargetHubSpot, config, messages("profiles", [
+        {"id": "a", "email": "a@example.com", "segments": ["vip"]},
+        {"id": "b", "email": "b@example.com", "segments": ["vip"]},
+    ]))  # fmt: skip
+    b_id = contact(sandbox, "b@example.com")["id"]
+    removals = [
+        {"id": "a", "email": "A@example.com", "_deleted": True, "merged_into": "m-9"},
+        {"id": "ghost", "email": "never@example.com", "_deleted": True},
+    ]
+
+    run = run_target(TargetHubSpot, config, messages("profiles", removals))
+
+    assert sorted(run.confirmed) == ["a", "ghost"] and run.rejected == {}
+    assert lookup(sandbox, "a@example.com") == 404
+    assert list_members(sandbox, vip) == {b_id}  # an archived contact leaves its lists
+    calls = [(r["method"], r["path"]) for r in sandbox_requests(sandbox, "hubspot")]
+    assert ("POST", "/crm/v3/objects/contacts/batch/archive") in calls
+
+
+def test_an_erase_gdpr_deletes_the_contact_and_blocks_the_address(
+    sandbox: SandboxServer, hubspot_config: dict[str, Any]
+) -> None:
+    run_target(TargetHubSpot, hubspot_config,
+               messages("profiles", [{"id": "e", "email": "erase.me@example.com"}]))  # fmt: skip
+
+    run = run_target(TargetHubSpot, hubspot_config, messages("profiles", [
+        {"id": "e", "email": "erase.me@example.com", "_erase": True, "_deleted": True},
+    ]))  # fmt: skip
+
+    assert run.confirmed == ["e"]
+    assert lookup(sandbox, "erase.me@example.com") == 404
+    again = run_target(
+        TargetHubSpot,
+        hubspot_config,
+        messages("profiles", [{"id": "e", "email": "erase.me@example.com"}]),
+    )
+    assert again.rejected["e"].endswith("erase.me@example.com was GDPR-deleted and is blocklisted")
+
+
+def test_an_opt_out_unsubscribes_from_every_type_and_never_resubscribes(
+    sandbox: SandboxServer, hubspot_config: dict[str, Any]
+) -> None:
+    config = {**hubspot_config, "properties": {"firstname": "first_name"}}
+    run_target(TargetHubSpot, config, messages("profiles", [
+        {"id": "o", "email": "opt.out@example.com", "first_name": "Ola", "email_consent": True},
+    ]))  # fmt: skip
+    assert set(subscriptions(sandbox, "opt.out@example.com").values()) == {"SUBSCRIBED"}
+    opt_out = [{"id": "o", "email": "opt.out@example.com", "email_consent": False}]
+
+    run = run_target(TargetHubSpot, config, messages("profiles", opt_out))
+    twice = run_target(TargetHubSpot, config, messages("profiles", opt_out))  # already done
+
+    assert run.confirmed == twice.confirmed == ["o"]
+    assert set(subscriptions(sandbox, "opt.out@example.com").values()) == {"NOT_SUBSCRIBED"}
+    assert contact(sandbox, "opt.out@example.com")["properties"]["firstname"] == "Ola"
+    consent_back = [{"id": "o", "email": "opt.out@example.com", "email_consent": True}]
+    run_target(TargetHubSpot, config, messages("profiles", consent_back))
+    assert set(subscriptions(sandbox, "opt.out@example.com").values()) == {"NOT_SUBSCRIBED"}
+
+
+def test_an_unknown_subscription_type_rejects_the_opt_out_with_hubspots_reason(
+    sandbox: SandboxServer, hubspot_config: dict[str, Any]
+) -> None:
+    config = {**hubspot_config, "subscription_ids": ["404"]}
+
+    run = run_target(TargetHubSpot, config, messages("profiles", [
+        {"id": "o", "email": "opt.out@example.com", "email_consent": False},
+    ]))  # fmt: skip
+
+    assert run.rejected["o"] == (
+        "unsubscribe: HTTP 400 VALIDATION_ERROR: Subscription '404' does not exist"
+    )
