@@ -22,7 +22,7 @@ import orjson
 
 from crm_hub.errors import BadRecordError
 from crm_hub.mapping.customer import finish_customer
-from crm_hub.mapping.fields import TARGETS, Moment, converter, kind_of
+from crm_hub.mapping.fields import TARGETS, TEXT_LIMITS, Moment, converter, kind_of
 from crm_hub.mapping.spec import FieldSpec, LoadedMapping, StreamSpec
 from crm_hub.mapping.transforms import TRANSFORMS, Transform
 from crm_hub.store.rejected import Rejection
@@ -32,6 +32,8 @@ __all__ = ["Mapped", "StreamPlan", "compile_mapping", "map_record", "reject"]
 Segments = tuple[tuple[str, bool], ...]  # (key, is a list) per path part
 Runner = Callable[[Any], Any]  # a field's payload (or line) -> its canonical value
 Putter = Callable[[dict[str, Any], Any, str], None]  # (row, value, source): store the value
+# (key, name, limit, run, put): key and limit are set for a plain text field (see _plain_text)
+FieldStep = tuple[str | None, str, int, Runner, Putter]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,9 @@ class StreamPlan:
     zone: tzinfo
     phone_region: str
     currency: str | None
-    # compiled by compile_mapping: (run, put) per field, in the mapping's order
+    # compiled by compile_mapping, in the mapping's order (run_lines: (run, put) per field)
     run_id: Runner | None = field(default=None, repr=False, compare=False)
-    run_fields: tuple[tuple[Runner, Putter], ...] = field(default=(), repr=False, compare=False)
+    run_fields: tuple[FieldStep, ...] = field(default=(), repr=False, compare=False)
     run_lines: tuple[tuple[Runner, Putter], ...] = field(default=(), repr=False, compare=False)
 
 
@@ -126,7 +128,9 @@ def _compiled(plan: StreamPlan) -> StreamPlan:
     return replace(
         plan,
         run_id=_runner(plan.id_field, zone) if plan.id_field else None,
-        run_fields=tuple((_runner(f, zone), _putter(f, plan.target)) for f in plan.fields),
+        run_fields=tuple(
+            (*_plain_text(f), _runner(f, zone), _putter(f, plan.target)) for f in plan.fields
+        ),
         run_lines=tuple((_runner(f, zone), _putter(f, None)) for f in plan.line_fields),
     )
 
@@ -205,6 +209,29 @@ def _runner(plan: FieldPlan, zone: tzinfo) -> Runner:
             ) from None
 
     return run_plain
+
+
+_PLAIN_KINDS = frozenset({"text", "email", "phone", "birth_date"})
+
+
+def _plain_text(plan: FieldPlan) -> tuple[str | None, str, int]:
+    """``(key, name, length limit or 0)`` of a field :func:`map_record` may fill inline: one
+    top-level key, no transforms, not required, a text kind with no pattern, stored as is.
+    Inline it does what the field's runner and putter do for ``None`` and for text without
+    NUL within the limit; any other value goes to them. Key ``None`` for any other field."""
+    spec = plan.spec
+    if (
+        plan.kind not in _PLAIN_KINDS
+        or plan.steps
+        or spec.required
+        or not spec.path
+        or len(plan.paths) != 1
+        or len(plan.paths[0]) != 1
+        or plan.paths[0][0][1]
+        or "." in plan.name
+    ):
+        return None, plan.name, 0
+    return plan.paths[0][0][0], plan.name, TEXT_LIMITS.get(plan.name) or 0
 
 
 def _putter(plan: FieldPlan, target: str | None) -> Putter:
@@ -291,7 +318,18 @@ def map_record(plan: StreamPlan, source: str, record_key: str, data: Any) -> Map
     if not isinstance(source_id, str) or not source_id:
         raise BadRecordError("the record has no id", reason_code="missing_id")
     row: dict[str, Any] = {"source": source, "source_id": source_id}
-    for run, put in plan.run_fields:
+    get = data.get
+    for key, name, limit, run, put in plan.run_fields:
+        if key is not None:  # a plain text field (see _plain_text): the common case, inline
+            value = get(key)
+            if value is None:
+                row[name] = None
+                continue
+            if type(value) is str and "\x00" not in value:
+                text = value.strip()
+                if not limit or len(text) <= limit:
+                    row[name] = text or None
+                    continue
         put(row, run(data), source)
     if plan.target == "customer":
         finish_customer(row, plan.phone_region)

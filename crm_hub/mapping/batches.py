@@ -9,10 +9,13 @@ decodes it the way the store's driver would, so what it maps is what the stage w
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
-from collections.abc import Callable
+import pickle
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -25,7 +28,7 @@ from crm_hub.mapping.spec import LoadedMapping
 from crm_hub.store.canonical import RawItem, RawRow, row_values
 from crm_hub.store.rejected import Rejection
 
-__all__ = ["Batch", "MapPool", "map_items"]
+__all__ = ["Batch", "MapPool", "gc_paused", "map_items"]
 
 log = get_logger(__name__)
 
@@ -46,10 +49,35 @@ class Batch:
         self.deleted: list[int] = []
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for one batch (re-entrant; restored after).
+
+    A batch allocates hundreds of thousands of small objects that live until it is written
+    (rows, their values); each time they pass the collector's threshold it walks every object
+    of the process, which costs as much as the mapping itself. Reference counting frees the
+    batch's objects, which hold no cycles; anything cyclic is collected once it is re-enabled.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def map_items(
     items: list[RawItem], plans: dict[str, StreamPlan], source: str, mapping: LoadedMapping
 ) -> Batch:
     """Map a batch in memory; every item ends up accepted or rejected, never lost."""
+    with gc_paused():
+        return _map_items(items, plans, source, mapping)
+
+
+def _map_items(
+    items: list[RawItem], plans: dict[str, StreamPlan], source: str, mapping: LoadedMapping
+) -> Batch:
     batch = Batch()
     rows, accepted = batch.rows, batch.accepted
     for item in items:
@@ -111,21 +139,26 @@ def _decoder(dialect: str) -> Callable[[str], Any]:
 def _start_worker(mapping: LoadedMapping, source: str, dialect: str) -> None:
     global _worker
     _worker = (compile_mapping(mapping), mapping, source, _decoder(dialect))
+    gc.enable()  # forked from a stage that paused it
+    gc.freeze()  # what the worker inherited lives as long as it: the collector skips it
 
 
-def _map_rows(rows: list[RawRow]) -> Batch:
+def _map_rows(rows: list[RawRow]) -> bytes:
+    """Map on a worker; the batch comes back pickled, to be loaded by the writer
+    (:meth:`MapPool.result`) with the collector paused, not by the pool's result thread."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         raise RuntimeError("map worker not started")
     plans, mapping, source, loads = _worker
-    items = [
-        RawItem(raw_id, stream, key, None if deleted else loads(text), deleted, seq)
-        for raw_id, stream, key, text, deleted, seq in rows
-    ]
-    batch = map_items(items, plans, source, mapping)
-    for table, by_id in batch.rows.items():  # lists pickle faster than dicts
-        batch.values[table] = [row_values(table, row) for row in by_id.values()]
-    batch.rows = {}
-    return batch
+    with gc_paused():
+        items = [
+            RawItem(raw_id, stream, key, None if deleted else loads(text), deleted, seq)
+            for raw_id, stream, key, text, deleted, seq in rows
+        ]
+        batch = _map_items(items, plans, source, mapping)
+        for table, by_id in batch.rows.items():  # lists pickle faster than dicts
+            batch.values[table] = [row_values(table, row) for row in by_id.values()]
+        batch.rows = {}
+        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 _START = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -148,9 +181,17 @@ class MapPool:
             initargs=(mapping, source, dialect),
         )
 
-    def submit(self, rows: list[RawRow]) -> Future[Batch]:
-        """Map ``rows`` on a worker."""
+    def submit(self, rows: list[RawRow]) -> Future[bytes]:
+        """Map ``rows`` on a worker; :meth:`result` gives the :class:`Batch`."""
         return self._executor.submit(_map_rows, rows)
+
+    @staticmethod
+    def result(future: Future[bytes]) -> Batch:
+        """The batch a :meth:`submit` made (waits for it)."""
+        data = future.result()
+        with gc_paused():
+            batch: Batch = pickle.loads(data)
+        return batch
 
     def __enter__(self) -> MapPool:
         return self

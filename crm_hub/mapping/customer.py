@@ -24,7 +24,13 @@ __all__ = ["finish_customer"]
 
 
 def _emails(row: dict[str, Any]) -> None:
-    given = [row.pop("email", None), *(row.pop("emails", None) or [])]
+    first, more = row.pop("email", None), row.pop("emails", None)
+    if first is not None and not more:  # one address, the common case: what the loop makes
+        norm = normalize_email(first)
+        row.update(email=norm.email, email_match_key=norm.match_key, email_flag=norm.flag)
+        row["emails"] = [{"email": norm.email, "match_key": norm.match_key, "flag": norm.flag}]
+        return
+    given = [first, *(more or [])]
     found, seen = [], set()
     for raw in given:
         if raw is None or raw in seen:
@@ -40,7 +46,13 @@ def _emails(row: dict[str, Any]) -> None:
 
 
 def _phones(row: dict[str, Any], region: str) -> None:
-    given = [row.pop("phone", None), *(row.pop("phones", None) or [])]
+    first, more = row.pop("phone", None), row.pop("phones", None)
+    if first is not None and not more:  # one number, the common case: what the loop makes
+        norm = normalize_phone(first, region)
+        row.update(phone=norm.e164, phone_raw=first, phone_flag=norm.flag)
+        row["phones"] = [{"e164": norm.e164, "raw": first, "flag": norm.flag}]
+        return
+    given = [first, *(more or [])]
     found, seen = [], set()
     for raw in given:
         if raw is None or raw in seen:

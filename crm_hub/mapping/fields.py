@@ -23,6 +23,7 @@ __all__ = [
     "FIELDS",
     "LINE_FIELDS",
     "TARGETS",
+    "TEXT_LIMITS",
     "FieldKind",
     "allowed_fields",
     "coerce",
@@ -42,7 +43,7 @@ TARGETS: dict[str, str] = {
     "event": "events",
 }
 
-_TEXT_LIMITS: dict[str, int] = {
+TEXT_LIMITS: dict[str, int] = {
     "title": 64,
     "postcode": 32,
     "language": 16,
@@ -156,7 +157,7 @@ def _text(name: str, value: Any) -> str | None:
     if "\x00" in text:
         raise BadRecordError(f"{_show(text)} contains a NUL character", reason_code="invalid_text")
     text = text.strip()
-    limit = _TEXT_LIMITS.get(name)
+    limit = TEXT_LIMITS.get(name)
     if limit and len(text) > limit:
         raise BadRecordError(
             f"{_show(text)} is longer than {limit} characters", reason_code="too_long"
@@ -323,7 +324,7 @@ def _timestamp_converter(zone: tzinfo) -> Converter:
 
 def _text_converter(kind: FieldKind, name: str, zone: tzinfo) -> Converter:
     """Plain ``str`` values take the inlined ``_text`` path; anything else goes to ``coerce``."""
-    limit = _TEXT_LIMITS.get(name)
+    limit = TEXT_LIMITS.get(name)
     pattern = _CURRENCY if kind == "currency" else _COUNTRY if kind == "country" else None
 
     def convert(value: Any) -> Any:

@@ -23,7 +23,7 @@ from crm_hub.config.models import HubConfig
 from crm_hub.errors import ConfigError, CrmHubError
 from crm_hub.logging import get_logger
 from crm_hub.mapping.apply import Mapped, compile_mapping
-from crm_hub.mapping.batches import Batch, MapPool, map_items
+from crm_hub.mapping.batches import Batch, MapPool, gc_paused, map_items
 from crm_hub.mapping.echoes import suppress_echoes
 from crm_hub.mapping.erased import drop_erased
 from crm_hub.mapping.spec import LoadedMapping, load_mapping
@@ -248,7 +248,8 @@ class _Committer:
         result = self.result
         result.read += read
         _count(result, (), batch)
-        _write(self.store, self.name, batch, mark, result.run_id, result, self.resolve)
+        with gc_paused():
+            _write(self.store, self.name, batch, mark, result.run_id, result, self.resolve)
         self.resolve = self.resolve or bool(batch.rejections)
         if self.on_progress is not None:
             self.on_progress(result)
@@ -279,7 +280,7 @@ def _map_on_pool(
     ``first`` (mapped here while the workers start) is written first; then every batch in the
     order it was read, each with the watermark of its own last record.
     """
-    pending: deque[tuple[Future[_Batch], int, Watermark]] = deque()
+    pending: deque[tuple[Future[bytes], int, Watermark]] = deque()
     reader = _RawReader(run.store, run.name, mark, batch_size)
 
     def read_ahead() -> None:
@@ -292,8 +293,9 @@ def _map_on_pool(
     run.commit(len(first), mapped, mark)
     while pending:
         future, read, batch_mark = pending.popleft()
-        read_ahead()
-        run.commit(read, future.result(), batch_mark)
+        with gc_paused():
+            read_ahead()
+        run.commit(read, pool.result(future), batch_mark)
 
 
 def map_all(

@@ -2,9 +2,11 @@
 
 Validity is phonenumbers' own: a number is valid when its national significant number matches
 the metadata of a region of its country code. The vectorised path applies that same metadata
-with compiled patterns to the common shapes (``+CC...``, international prefix, national prefix)
-and falls back to ``phonenumbers.parse`` for anything else, because a call per value dominates
-at a million rows. A test pins the two paths to the same answers.
+with compiled patterns to the common shapes (``+CC...``, international prefix, national prefix);
+a ``+CC digits`` number they find invalid is invalid without parsing where phonenumbers would
+read those same digits; anything else goes to ``phonenumbers.parse``, because a call per value
+dominates at a million rows. Tests pin the fast paths to phonenumbers alone
+(``_normalize(..., fast=False)``) on every shape.
 """
 
 from __future__ import annotations
@@ -138,6 +140,30 @@ def _country_validator(country_code: int) -> Callable[[str], bool]:
     return valid
 
 
+def _own_code_typed(region: str, digits: str, rest: str) -> bool:
+    """Whether phonenumbers reads national ``digits`` as the region's country code typed
+    without "+" and ``rest``: only when ``digits`` do not fit the region's numbers and ``rest``
+    (or ``rest`` without a national prefix) does."""
+    general, national_prefix = _region_general(region)
+    if general is None or general.fullmatch(digits):
+        return False
+    if general.fullmatch(rest):
+        return True
+    if not national_prefix or not rest.startswith(national_prefix):
+        return False
+    return general.fullmatch(rest[len(national_prefix) :]) is not None
+
+
+@lru_cache(maxsize=64)
+def _region_general(region: str) -> tuple[re.Pattern[str] | None, str | None]:
+    """The region's general number pattern and its national prefix."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return None, None
+    pattern = getattr(metadata.general_desc, "national_number_pattern", None)
+    return (re.compile(pattern) if pattern else None), metadata.national_prefix
+
+
 @lru_cache(maxsize=64)
 def _region_parts(region: str) -> tuple[int, str | None, re.Pattern[str] | None]:
     metadata = PhoneMetadata.metadata_for_region(region)
@@ -163,19 +189,23 @@ def _fast_e164(text: str, digits: str, region: str) -> str | None:
         if found and found.end() > 0:
             digits, international = digits[found.end() :], True
     candidates: list[tuple[int, str]] = []
+    typed: tuple[int, str] | None = None  # the country code as typed, and the digits after it
     if international:
-        split = _split_international(digits)
-        if split is None:
+        if digits[:1] == "0":  # no country code starts with 0: phonenumbers reads it otherwise
             return None
-        candidates.append(split)
+        typed = _split_international(digits)
+        if typed is None:
+            return None
     elif country_code:
         own = str(country_code)
         if national_prefix and digits.startswith(national_prefix):
             candidates.append((country_code, digits[len(national_prefix) :]))
         candidates.append((country_code, digits))
-        if digits.startswith(own):  # the country code typed without "+" or "00"
-            candidates.append((country_code, digits[len(own) :]))
-    for code, nsn in list(candidates):
+        if digits.startswith(own) and _own_code_typed(region, digits, digits[len(own) :]):
+            typed = (country_code, digits[len(own) :])
+    if typed is not None:
+        code, nsn = typed
+        candidates.append(typed)
         # "+44 (0)20 ...": a national prefix kept after the country code
         prefix = _region_parts_for_code(code)
         if prefix and nsn.startswith(prefix):
@@ -184,6 +214,47 @@ def _fast_e164(text: str, digits: str, region: str) -> str | None:
         if _country_validator(code)(nsn):
             return f"+{code}{nsn}"
     return None
+
+
+_PLUS_DIGITS = re.compile(r"\+[0-9][0-9 \-]*")
+
+
+def _invalid_as_typed(text: str, digits: str) -> bool:
+    """True when ``+CC digits`` is invalid for phonenumbers too, without asking it.
+
+    phonenumbers reads such a number as the country code and the digits after it (no
+    extension, no letters), strips a national prefix only where the country's prefix pattern
+    matches the start of those digits, and restores a leading zero; when none of that applies
+    it checks exactly the digits :func:`_fast_e164` found invalid, against the same metadata.
+    """
+    if not _PLUS_DIGITS.fullmatch(text) or digits[0] == "0":
+        return False
+    split = _split_international(digits)
+    if split is None:
+        return False
+    code, nsn = split
+    decided, parsing_prefix = _parsing_prefix(code)
+    return (
+        decided
+        and nsn[:1] not in ("", "0")
+        and (parsing_prefix is None or parsing_prefix.match(nsn) is None)
+    )
+
+
+@lru_cache(maxsize=512)
+def _parsing_prefix(country_code: int) -> tuple[bool, re.Pattern[str] | None]:
+    """Whether :func:`_country_validator` decides this code as phonenumbers does (not for a
+    region without metadata, nor for one region with leading digits, e.g. +800), and the
+    national prefix pattern phonenumbers strips after it (None: none)."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
+    found = [PhoneMetadata.metadata_for_region(region) for region in regions]
+    metadata = [m for m in found if m is not None]
+    if not metadata or len(metadata) < len(found):
+        return False, None
+    if len(metadata) == 1 and metadata[0].leading_digits:
+        return False, None
+    pattern = metadata[0].national_prefix_for_parsing
+    return True, re.compile(pattern) if pattern else None
 
 
 @lru_cache(maxsize=512)
@@ -222,7 +293,8 @@ def _normalize_text(value: str, region: str) -> NormalizedPhone:
     return _normalize(value, region)
 
 
-def _normalize(value: object, region: str) -> NormalizedPhone:
+def _normalize(value: object, region: str, fast: bool = True) -> NormalizedPhone:
+    """``fast=False``: phonenumbers alone, the reference the fast paths must agree with."""
     text = clean_text(value)
     if text is None:
         return _MISSING
@@ -233,10 +305,17 @@ def _normalize(value: object, region: str) -> NormalizedPhone:
         return _INVALID if digits else _JUNK
     if _is_junk_digits(digits):
         return _JUNK
-    fast = _fast_e164(text.lstrip(), digits, region)
-    if fast is not None:
-        nsn = fast[-min(len(fast) - 1, 10) :]
-        return _JUNK if _is_junk_digits(nsn) else NormalizedPhone(fast, None)
+    if fast:
+        found = _fast_e164(text.lstrip(), digits, region)
+        if found is not None:
+            nsn = found[-min(len(found) - 1, 10) :]
+            return _JUNK if _is_junk_digits(nsn) else NormalizedPhone(found, None)
+        if _invalid_as_typed(text, digits):
+            return _INVALID
+    return _by_library(text, region)
+
+
+def _by_library(text: str, region: str) -> NormalizedPhone:
     try:
         parsed = phonenumbers.parse(text, region)
     except NumberParseException:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Text, cast, select
 
 from crm_hub.config import HubConfig, load_config
-from crm_hub.mapping import map_source
+from crm_hub.mapping import batches, map_source, stage
 from crm_hub.store import Store
 from crm_hub.store.raw import land_batch
 from crm_hub.store.runs import utcnow
@@ -123,3 +127,62 @@ def test_workers_write_what_one_process_writes_batch_by_batch(
     assert [r.read for r in again] == [2_100, 2_100]
     assert dump(store, "many") == dump(store, "one")
     assert map_source(store, hub, "many", batch_size=1_000, workers=2).read == 0
+
+
+def _hub(write_project: Callable[..., Path]) -> HubConfig:
+    sources = "".join(
+        f"  {name}:\n    type: file\n    path: none.jsonl\n    stream: members\n"
+        f"    primary_key: [id]\n    mapping: mappings/members.yaml\n"
+        for name in ("one", "many")
+    )
+    return load_config(write_project(sources, {"mappings/members.yaml": MAPPING}))
+
+
+def test_a_failed_write_mid_backlog_loses_and_duplicates_nothing(
+    store: Store, write_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = _hub(write_project)
+    for source in ("one", "many"):
+        land(store, source, 0, 4_500)
+    map_source(store, hub, "one", batch_size=1_000, workers=1)
+    real_write, writes = stage._write, []
+
+    def failing_write(*args: Any, **kwargs: Any) -> None:
+        writes.append(1)
+        if len(writes) == 3:  # two batches committed, the third fails
+            raise OSError("disk full")
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "_write", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        map_source(store, hub, "many", batch_size=1_000, workers=2)
+    monkeypatch.setattr(stage, "_write", real_write)
+    assert gc.isenabled()
+    rest = map_source(store, hub, "many", batch_size=1_000, workers=2)
+    assert rest.read == 2_500  # from the last committed batch on
+    assert rest.accepted + rest.rejected == rest.read
+    assert dump(store, "many") == dump(store, "one")
+
+
+def test_a_worker_dying_mid_backlog_loses_and_duplicates_nothing(
+    store: Store, write_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = _hub(write_project)
+    for source in ("one", "many"):
+        land(store, source, 0, 4_500)
+    map_source(store, hub, "one", batch_size=1_000, workers=1)
+    real_values = batches.row_values
+
+    def dying_values(table: str, row: dict[str, Any]) -> list[Any]:
+        if row["source_id"] == "m1002":  # accepted, in batch 2: mapped on a worker
+            os._exit(3)
+        return real_values(table, row)
+
+    monkeypatch.setattr(batches, "row_values", dying_values)  # workers fork with it
+    with pytest.raises(BrokenProcessPool):
+        map_source(store, hub, "many", batch_size=1_000, workers=2)
+    monkeypatch.setattr(batches, "row_values", real_values)
+    rest = map_source(store, hub, "many", batch_size=1_000, workers=2)
+    assert rest.read == 3_500  # the first batch (mapped in this process) was committed
+    assert rest.accepted + rest.rejected == rest.read
+    assert dump(store, "many") == dump(store, "one")
