@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +14,7 @@ from sqlalchemy import select
 from crm_hub.api.tokens import hash_token
 from crm_hub.store import open_store
 from crm_hub.store.schema import api_tokens
+from tests.live_server import free_port, wait_healthy
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -61,24 +60,14 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
     secret = json.loads(
         cli("tokens", "create", "--name", "svc", "--role", "service", "--json", cwd=project).stdout
     )["token"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "crm_hub.cli", "serve", "--port", str(port)],
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "crm-hub serve did not come up"
-                time.sleep(0.2)
+        wait_healthy(base, server, "crm-hub serve")
         auth = {"Authorization": f"Bearer {secret}"}
         found = httpx.get(f"{base}/customers", params={"q": "07911 123456"}, headers=auth)
         assert found.status_code == 200 and found.json()["match"] == "phone"

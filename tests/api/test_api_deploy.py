@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,12 +18,7 @@ from crm_hub.api.policy import Principal
 from crm_hub.api.tokens import create_token
 from crm_hub.store import Store, open_store
 from crm_hub.store.schema import audit_log
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live_server import free_port, wait_healthy
 
 
 @pytest.mark.slow
@@ -36,7 +30,7 @@ def test_uvicorn_workers_from_the_factory_answer_keep_alive_requests_without_nag
     secret = create_token(store, name="t", role="admin").secret
     store.dispose()
     (tmp_path / "hub.yaml").write_text(f"store: sqlite:///{database}\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "crm_hub.api.asgi:app_from_config",
          "--workers", "2", "--http", "crm_hub.api.asgi:NoDelayH11Protocol",
@@ -45,14 +39,7 @@ def test_uvicorn_workers_from_the_factory_answer_keep_alive_requests_without_nag
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "uvicorn workers did not start"
-                time.sleep(0.2)
+        wait_healthy(base, server, "uvicorn workers")
         headers = {"Authorization": f"Bearer {secret}"}
         with httpx.Client(base_url=base, headers=headers) as client:  # one keep-alive connection
             timings = []

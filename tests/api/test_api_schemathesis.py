@@ -12,16 +12,12 @@ pins <3.2) together with pytest 9 (4.11 and later need pyrate-limiter 4).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -35,6 +31,7 @@ from crm_hub.api import create_app
 from crm_hub.api.tokens import create_token
 from crm_hub.store import open_store
 from tests.api.conftest import PERSONAS, build_world
+from tests.live_server import serve_in_thread
 
 CHECKS = [
     not_a_server_error,
@@ -54,21 +51,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         who: create_token(store, name=who, role=role, branch=branch).secret
         for who, (role, branch) in PERSONAS.items()
     }
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = create_app(store, phone_regions=("GB",), default_page_size=2, max_page_size=3)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", secrets
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(app) as base:
+        yield base, secrets
     store.dispose()
 
 

@@ -109,4 +109,7 @@ def test_kill_9_mid_sync_then_resume_loses_and_duplicates_nothing(
     # record once: the store must hold exactly that many keys, no stray one from a killed run.
     assert sum(map(len, keys.values())) == summary["read"]
     assert check_state_not_ahead(store) == USERS
-    assert progress == sorted(progress) and 0 < progress[0] < USERS  # kills hit mid-sync
+    assert progress == sorted(progress)
+    # The kills hit mid-sync: the last one left records for the final run to land (users land
+    # first and fast, so the users count alone may already be complete at the first kill).
+    assert summary["inserted"] > 0 and progress[0] > 0

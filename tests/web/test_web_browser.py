@@ -9,20 +9,17 @@ to the test's tmp dir. ``make test`` installs chromium and chromium-driver when 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from web_world import ANN, build_reports, build_world
 
 from crm_hub.api import create_app
 from crm_hub.api.tokens import create_token
 from crm_hub.store import Store, open_store
+from tests.live_server import serve_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -37,22 +34,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     build_reports(store)
     secret = create_token(store, name="till-north", role="staff", branch="north").secret
     manager = create_token(store, name="boss-north", role="manager", branch="north").secret
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), log_level="warning", access_log=False, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", secret, manager
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(create_app(store)) as base:
+        yield base, secret, manager
     store.dispose()
 
 
