@@ -31,8 +31,11 @@ install_connector tap-jsonl "tap-jsonl==0.3.1" tap-jsonl &
 jsonl_pid=$!
 install_connector target-jsonl "target-jsonl==0.1.4" target-jsonl &
 target_jsonl_pid=$!
+install_connector target-csv "meltanolabs-target-csv==0.5.0" target-csv &
+target_csv_pid=$!
 status=0
 wait "$faker_pid" || status=1
 wait "$jsonl_pid" || status=1
 wait "$target_jsonl_pid" || status=1
+wait "$target_csv_pid" || status=1
 exit "$status"

@@ -14,6 +14,7 @@ from crm_hub.store import Store, open_store
 
 ROOT = Path(__file__).parents[2]
 TARGET_JSONL = ROOT / ".venv-connectors" / "target-jsonl" / "bin" / "target-jsonl"
+TARGET_CSV = ROOT / ".venv-connectors" / "target-csv" / "bin" / "target-csv"
 FAST = "    backoff_seconds: 0.05\n    backoff_max_seconds: 0.2\n    timeout_seconds: 5\n"
 
 

@@ -3,6 +3,8 @@ and to a third-party Singer target (target-jsonl): rejections, 429 storms, opt-o
 
 from __future__ import annotations
 
+import csv
+
 import json
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from connectors.sandbox import SandboxServer
 from connectors.target_mailchimp.sinks import subscriber_hash
 from crm_hub.publish import publish
 from crm_hub.store import Store
-from tests.publish.conftest import FAST, TARGET_JSONL, mailchimp_yaml
+from tests.publish.conftest import FAST, TARGET_CSV, TARGET_JSONL, mailchimp_yaml
 
 AUTH = ("anyone", "sandbox-mailchimp-key-us21")
 
@@ -248,6 +250,30 @@ def test_any_singer_target_gets_schema_records_and_state(lite: Store, tmp_path: 
     assert (first.status, first.confirmed, second.confirmed) == ("succeeded", 5, 1)
     assert len(lines) == 6 and lines[-1]["first_name"] == "Changed"
     assert not (tmp_path / ".crm-hub/publish/lake").exists()  # spool removed once settled
+
+
+def test_meltanolabs_target_csv_writes_what_the_hub_sends(lite: Store, tmp_path: Path) -> None:
+    """A second real Singer target (singer-sdk based): batches confirmed by its STATE lines."""
+    assert TARGET_CSV.exists(), "run scripts/install_test_connectors.sh (make test does)"
+    people(lite, 4)
+    out = tmp_path / "csv-out"
+    out.mkdir()
+    hub = hub_config(tmp_path, str(lite.engine.url), f"""  sheet:
+    type: singer
+    command: [{TARGET_CSV}]
+    config: {{output_path: {out}, file_naming_scheme: "{{stream_name}}.csv"}}
+    fields: [email, first_name]
+    batch_size: 3
+""")  # fmt: skip
+
+    [first] = publish(lite, hub)
+    with (out / "profiles.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    [again] = publish(lite, hub)
+
+    assert (first.status, first.confirmed, again.sent) == ("succeeded", 4, 0)
+    assert sorted(r["email"] for r in rows) == [f"person{i}@example.com" for i in range(4)]
+    assert {r["first_name"] for r in rows} == {"P0", "P1", "P2", "P3"}
 
 
 def test_a_target_that_refuses_the_credentials_fails_the_push_and_sends_again_later(
