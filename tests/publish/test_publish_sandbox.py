@@ -4,7 +4,6 @@ and to a third-party Singer target (target-jsonl): rejections, 429 storms, opt-o
 from __future__ import annotations
 
 import csv
-
 import json
 import sys
 from pathlib import Path
