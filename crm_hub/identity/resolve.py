@@ -20,7 +20,7 @@ from crm_hub.errors import ConfigError
 from crm_hub.identity import rules
 from crm_hub.identity.arrays import distinct
 from crm_hub.identity.blocking import BlockingStats, CandidatePairs, candidate_pairs
-from crm_hub.identity.clustering import cluster
+from crm_hub.identity.clustering import ClusterResult, cluster
 from crm_hub.identity.comparisons import PairContext, comparison_names
 from crm_hub.identity.ids import IdMinter, content_ids
 from crm_hub.identity.overrides import Overrides
@@ -272,18 +272,22 @@ def resolve(
     step("cluster")
     profile_link = np.zeros(len(candidates), dtype=bool)
     must_l, must_r, cannot_l, cannot_r = overrides.indices(prepared)
+    conflicts = _conflict_function(prepared, ctx, veto_names, settings)
+
+    def cluster_links(chosen: np.ndarray, strength: np.ndarray) -> ClusterResult:
+        return cluster(
+            prepared.n,
+            candidates.left[chosen],
+            candidates.right[chosen],
+            strength,
+            must=(must_l, must_r),
+            cannot=(cannot_l, cannot_r),
+            conflicts=conflicts,
+            max_size=settings.max_cluster_size,
+        )
+
     chosen = np.flatnonzero(accepted)
-    strength = prob[chosen] + (fired[chosen] >= 0)
-    clusters = cluster(
-        prepared.n,
-        candidates.left[chosen],
-        candidates.right[chosen],
-        strength,
-        must=(must_l, must_r),
-        cannot=(cannot_l, cannot_r),
-        conflicts=_conflict_function(prepared, ctx, veto_names, settings),
-        max_size=settings.max_cluster_size,
-    )
+    clusters = cluster_links(chosen, prob[chosen] + (fired[chosen] >= 0))
     step("profiles")
     if settings.profile_pass:
         extra = _profile_links(prepared, candidates, model, clusters.labels, accepted, vetoed,
@@ -297,16 +301,7 @@ def resolve(
             chosen = np.flatnonzero(accepted)
             strength = prob[chosen] + (fired[chosen] >= 0)
             strength[profile_link[chosen]] = np.minimum(strength[profile_link[chosen]], 0.5)
-            clusters = cluster(
-                prepared.n,
-                candidates.left[chosen],
-                candidates.right[chosen],
-                strength,
-                must=(must_l, must_r),
-                cannot=(cannot_l, cannot_r),
-                conflicts=_conflict_function(prepared, ctx, veto_names, settings),
-                max_size=settings.max_cluster_size,
-            )
+            clusters = cluster_links(chosen, strength)
     labels = clusters.labels
     stats.refused, stats.rebuilt_components = (
         int(clusters.refused.sum()),

@@ -158,6 +158,16 @@ def _getter(plan: FieldPlan) -> Runner | None:
     return lambda data: [_resolve(data, p) for p in paths]
 
 
+_FIELD_FAILURES = (BadRecordError, TypeError, ValueError, ArithmeticError)
+
+
+def _field_error(plan: FieldPlan, value: Any, exc: Exception) -> FieldError:
+    """A field's failure on ``value``: a BadRecordError as it is, anything else as bad_value."""
+    if isinstance(exc, BadRecordError):
+        return FieldError(plan, value, exc)
+    return FieldError(plan, value, BadRecordError(str(exc), reason_code="bad_value"))
+
+
 def _runner(plan: FieldPlan, zone: tzinfo) -> Runner:
     """One field as a closure: get, apply the transforms, convert to its kind, check required.
 
@@ -181,12 +191,8 @@ def _runner(plan: FieldPlan, zone: tzinfo) -> Runner:
                 else:
                     value = func(value, args)
             result = convert(value)
-        except BadRecordError as exc:
-            raise FieldError(plan, value, exc) from None
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise FieldError(
-                plan, value, BadRecordError(str(exc), reason_code="bad_value")
-            ) from None
+        except _FIELD_FAILURES as exc:
+            raise _field_error(plan, value, exc) from None
         if required and result in (None, "", []):
             raise FieldError(
                 plan, value, BadRecordError("is required but empty", reason_code="missing_required")
@@ -201,12 +207,8 @@ def _runner(plan: FieldPlan, zone: tzinfo) -> Runner:
         try:
             value = get(data)
             return convert(value)
-        except BadRecordError as exc:
-            raise FieldError(plan, value, exc) from None
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise FieldError(
-                plan, value, BadRecordError(str(exc), reason_code="bad_value")
-            ) from None
+        except _FIELD_FAILURES as exc:
+            raise _field_error(plan, value, exc) from None
 
     return run_plain
 
