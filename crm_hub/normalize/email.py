@@ -19,6 +19,7 @@ from functools import lru_cache
 
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from crm_hub.normalize.text import clean_text, spread, unique_apply
 
@@ -39,6 +40,8 @@ _FAST = re.compile(
 )
 # email-validator's own list (one label each), so the fast path refuses exactly what it refuses
 _SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+# RFC 2142 role mailboxes (info@, postmaster@...): email-validator lower-cases their local part.
+_ROLE_MAILBOXES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 _GMAIL = frozenset({"gmail.com", "googlemail.com"})
 
 _JUNK_LOCAL = frozenset(
@@ -146,6 +149,8 @@ def _normalize(value: object, fast: bool = True) -> NormalizedEmail:
         domain = domain.lower()
         if domain.rsplit(".", 1)[-1] in _SPECIAL_TLDS:
             return NormalizedEmail(text, None, None, "invalid")
+        if local.lower() in _ROLE_MAILBOXES:
+            local = local.lower()
         email = f"{local}@{domain}"
     else:
         try:
