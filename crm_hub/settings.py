@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crm_hub.errors import ConfigError
 
 __all__ = ["ApiSettings", "FlowSettings", "LogSettings", "Settings", "SyncSettings", "get_settings"]
 
@@ -71,8 +73,48 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Sync stage tuning.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="Read API.")
     flows: FlowSettings = Field(default_factory=FlowSettings, description="Prefect flows.")
+    secrets_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Fernet key that encrypts the credentials connectors rotate (e.g. QuickBooks refresh "
+            "tokens) where the store keeps them; `crm-hub secrets keygen` makes one. To change "
+            "keys, give `NEW,OLD`: the first encrypts, every one decrypts. Unset: stored as "
+            "plain JSON."
+        ),
+    )
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # checked at start-up, so a mistyped key fails before a token is stored with it
+        from cryptography.fernet import Fernet
+
+        if value is None:
+            return None
+        for position, key in enumerate(value.get_secret_value().split(","), start=1):
+            try:
+                Fernet(key.strip())
+            except ValueError:
+                raise ValueError(
+                    f"key {position} is not a Fernet key (32 url-safe base64 bytes); "
+                    "make one with `crm-hub secrets keygen`"
+                ) from None
+        return value
 
 
 def get_settings() -> Settings:
-    """Read the settings from the environment now (never cached: tests change it)."""
-    return Settings()
+    """Read the settings from the environment now (never cached: tests change it).
+
+    Raises:
+        ConfigError: a ``CRM_HUB_*`` variable holds a bad value (each one named).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"CRM_HUB_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise ConfigError(
+            "bad environment setting:\n  " + "\n  ".join(problems), problems=problems
+        ) from None

@@ -21,6 +21,7 @@ from crm_hub.cli import (
     rejected,
     report,
     sandbox,
+    secrets,
     segments,
     serve,
     sync,
@@ -37,7 +38,7 @@ app = typer.Typer(
 
 # In the order `crm-hub --help` lists them: the loop's stages first, then tools.
 for _module in (project, sync, mapping, identity, segments, publish, erase, report, deploy,
-                rejected, serve, db, match, sandbox):  # fmt: skip
+                rejected, serve, secrets, db, match, sandbox):  # fmt: skip
     _module.register(app)
 
 

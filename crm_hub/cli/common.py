@@ -75,9 +75,9 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        settings = get_settings()
-        configure_logging(settings.log.level, settings.log.json_lines)
         try:
+            settings = get_settings()
+            configure_logging(settings.log.level, settings.log.json_lines)
             return func(*args, **kwargs)
         except CrmHubError as exc:
             if kwargs.get("json_output"):

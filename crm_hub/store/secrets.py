@@ -6,6 +6,10 @@ written, and nothing here puts one in a message. Each value is stored as JSON te
 string, but a connector may rotate any JSON value); ``base_hash`` is the sha256 of the hub.yaml
 value it replaced, so a value IT later changes in hub.yaml (a re-authorised connection) wins over
 the stored one.
+
+With ``CRM_HUB_SECRETS_KEY`` set, the JSON text is stored Fernet-encrypted (``fernet:<token>``):
+a copy of the store, a backup or a SQL user sees no live credential. Values stored before the key
+was set stay readable and are encrypted when next written (or by ``crm-hub secrets reencrypt``).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Connection, delete, select, update
 
+from crm_hub.errors import ConfigError
 from crm_hub.logging import register_secret
+from crm_hub.settings import get_settings
 from crm_hub.store.schema import connector_secrets
 from crm_hub.store.upsert import upsert
 
@@ -27,6 +34,7 @@ __all__ = [
     "StoredSecret",
     "forget_connector_secrets",
     "load_connector_secrets",
+    "reencrypt_connector_secrets",
     "register_values",
     "save_connector_secrets",
     "value_hash",
@@ -61,16 +69,56 @@ def register_values(value: Any) -> None:
             register_values(item)
 
 
+_ENCRYPTED = "fernet:"
+
+
+def _cipher() -> MultiFernet | None:
+    """The configured keys (the first encrypts), or None without ``CRM_HUB_SECRETS_KEY``."""
+    key = get_settings().secrets_key
+    if key is None:
+        return None
+    return MultiFernet([Fernet(part.strip()) for part in key.get_secret_value().split(",")])
+
+
+def _seal(value: Any, cipher: MultiFernet | None) -> str:
+    text = orjson.dumps(value)
+    if cipher is None:
+        return text.decode()
+    return _ENCRYPTED + cipher.encrypt(text).decode("ascii")
+
+
+def _open(text: str, cipher: MultiFernet | None, where: str) -> Any:
+    if not text.startswith(_ENCRYPTED):
+        return orjson.loads(text)
+    if cipher is None:
+        raise ConfigError(
+            f"the stored credential {where} is encrypted: set CRM_HUB_SECRETS_KEY to the key "
+            "that encrypted it"
+        )
+    try:
+        return orjson.loads(cipher.decrypt(text[len(_ENCRYPTED) :].encode("ascii")))
+    except InvalidToken:
+        raise ConfigError(
+            f"the stored credential {where} was encrypted with a key that is not in "
+            "CRM_HUB_SECRETS_KEY (give NEW,OLD while changing keys)"
+        ) from None
+
+
 def load_connector_secrets(conn: Connection, source: str) -> dict[str, StoredSecret]:
-    """The stored rotated values of ``source``, by dotted config path."""
+    """The stored rotated values of ``source``, by dotted config path.
+
+    Raises:
+        ConfigError: a value is encrypted and no configured key opens it.
+    """
     rows = conn.execute(
         select(
             connector_secrets.c.key, connector_secrets.c.value, connector_secrets.c.base_hash
         ).where(connector_secrets.c.source == source)
     )
+    cipher = _cipher()
     found: dict[str, StoredSecret] = {}
     for key, text, base_hash in rows:
-        value = orjson.loads(text)
+        value = _open(text, cipher, f"{source}.{key}")
         register_values(value)
         found[key] = StoredSecret(value, base_hash)
     return found
@@ -80,6 +128,7 @@ def save_connector_secrets(
     conn: Connection, source: str, values: Mapping[str, StoredSecret], *, now: datetime
 ) -> None:
     """Upsert rotated values (by dotted path) in the caller's transaction."""
+    cipher = _cipher()
     rows = []
     for key, stored in values.items():
         register_values(stored.value)
@@ -87,7 +136,7 @@ def save_connector_secrets(
             {
                 "source": source,
                 "key": key,
-                "value": orjson.dumps(stored.value).decode(),
+                "value": _seal(stored.value, cipher),
                 "base_hash": stored.base_hash,
                 "updated_at": now,
             }
@@ -107,3 +156,28 @@ def forget_connector_secrets(conn: Connection, source: str, keys: list[str] | No
     if keys is not None:
         statement = statement.where(connector_secrets.c.key.in_(keys))
     return int(conn.execute(statement).rowcount)
+
+
+def reencrypt_connector_secrets(conn: Connection) -> int:
+    """Write every stored value again with the first configured key; returns how many.
+
+    Run after adding a new key in front (``NEW,OLD``), then drop OLD; or after setting the
+    first key, to encrypt values stored in plain JSON.
+
+    Raises:
+        ConfigError: no key is configured, or a value opens with none of the keys.
+    """
+    cipher = _cipher()
+    if cipher is None:
+        raise ConfigError("set CRM_HUB_SECRETS_KEY first: there is no key to encrypt with")
+    rows = conn.execute(
+        select(connector_secrets.c.source, connector_secrets.c.key, connector_secrets.c.value)
+    ).all()
+    for source, key, text in rows:
+        sealed = _seal(_open(text, cipher, f"{source}.{key}"), cipher)
+        conn.execute(
+            update(connector_secrets)
+            .where(connector_secrets.c.source == source, connector_secrets.c.key == key)
+            .values(value=sealed)
+        )
+    return len(rows)

@@ -21,16 +21,23 @@ import httpx
 import orjson
 import pytest
 from connectors_hub_helpers import raw_keys, sync
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from connectors.sandbox import SandboxServer
 from connectors.sandbox.config import default_token_ttl
 from crm_hub.config import load_config
-from crm_hub.errors import FatalSourceError
+from crm_hub.errors import ConfigError, FatalSourceError
 from crm_hub.store import Store, open_store
 from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import connector_secrets, runs
-from crm_hub.store.secrets import StoredSecret, forget_connector_secrets, save_connector_secrets
+from crm_hub.store.secrets import (
+    StoredSecret,
+    forget_connector_secrets,
+    load_connector_secrets,
+    reencrypt_connector_secrets,
+    save_connector_secrets,
+)
 from crm_hub.sync.rotated import open_rotated
 
 TTL = 3.0
@@ -250,3 +257,102 @@ def test_a_subprocess_connectors_control_message_goes_to_the_listener_unlogged(
     assert adapter.convert({"type": "CONTROL", "control": control}) is None
     assert got == [config]
     assert "rt-rotated-9911" not in caplog.text
+
+
+# --- encryption at rest (CRM_HUB_SECRETS_KEY) -------------------------------------------------
+
+
+def stored_text(store: Store, key: str, source: str = "books") -> str:
+    """The column text of one stored value, as a copy of the store would show it."""
+    with store.read() as conn:
+        return str(
+            conn.execute(
+                select(connector_secrets.c.value).where(
+                    connector_secrets.c.source == source, connector_secrets.c.key == key
+                )
+            ).scalar_one()
+        )
+
+
+def save_one(store: Store, value: str, key: str = "credentials.refresh_token") -> None:
+    with store.begin() as conn:
+        save_connector_secrets(conn, "books", {key: StoredSecret(value, None)}, now=utcnow())
+
+
+def loaded(store: Store) -> dict[str, Any]:
+    with store.read() as conn:
+        return {k: s.value for k, s in load_connector_secrets(conn, "books").items()}
+
+
+def test_with_a_key_the_rotated_token_is_stored_encrypted_and_syncs_still_chain(
+    store: Store, hub: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_HUB_SECRETS_KEY", Fernet.generate_key().decode())
+    sync(store, hub, "books")
+    first = loaded(store)["credentials.refresh_token"]
+    text = stored_text(store, "credentials.refresh_token")
+
+    assert text.startswith("fernet:") and first not in text
+    time.sleep(TTL + 0.5)  # sync 2 must refresh with the token it decrypts
+    assert sync(store, hub, "books").status == "succeeded"
+    assert loaded(store)["credentials.refresh_token"] != first
+
+
+def test_changing_keys_new_old_then_reencrypt_then_new_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    save_one(store, "plain-before-any-key", key="credentials.access_token")
+    monkeypatch.setenv("CRM_HUB_SECRETS_KEY", old)
+    save_one(store, "rt-under-old")
+    assert loaded(store) == {  # a plain value stored before the key is still read
+        "credentials.access_token": "plain-before-any-key",
+        "credentials.refresh_token": "rt-under-old",
+    }
+
+    monkeypatch.setenv("CRM_HUB_SECRETS_KEY", f"{new},{old}")
+    with store.begin() as conn:
+        assert reencrypt_connector_secrets(conn) == 2
+    monkeypatch.setenv("CRM_HUB_SECRETS_KEY", new)
+
+    assert loaded(store)["credentials.refresh_token"] == "rt-under-old"
+    assert stored_text(store, "credentials.access_token").startswith("fernet:")
+
+
+def test_an_encrypted_value_without_its_key_is_a_config_error_naming_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_HUB_SECRETS_KEY", Fernet.generate_key().decode())
+    save_one(store, "rt-secret-1")
+
+    monkeypatch.setenv("CRM_HUB_SECRETS_KEY", Fernet.generate_key().decode())
+    with pytest.raises(ConfigError, match=r"books\.credentials\.refresh_token .*not in"):
+        loaded(store)
+    monkeypatch.delenv("CRM_HUB_SECRETS_KEY")
+    with pytest.raises(ConfigError, match=r"books\.credentials\.refresh_token is encrypted"):
+        loaded(store)
+    with store.begin() as conn, pytest.raises(ConfigError, match="no key to encrypt with"):
+        reencrypt_connector_secrets(conn)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_cli_keygen_reencrypt_and_a_mistyped_key(hub: Path, store: Store) -> None:
+    save_one(store, "rt-plain-2")
+    key = subprocess.run([*CLI, "secrets", "keygen"], capture_output=True, text=True, check=True)
+    env = {**os.environ, "CRM_HUB_CONFIG": str(hub)}
+
+    done = subprocess.run(
+        [*CLI, "secrets", "reencrypt"], env={**env, "CRM_HUB_SECRETS_KEY": key.stdout.strip()},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    bad = subprocess.run(
+        [*CLI, "secrets", "reencrypt"], env={**env, "CRM_HUB_SECRETS_KEY": "not-a-key"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted 1 stored credential" in done.stdout
+    assert stored_text(store, "credentials.refresh_token").startswith("fernet:")
+    assert bad.returncode == 2
+    assert "CRM_HUB_SECRETS_KEY: Value error, key 1 is not a Fernet key" in bad.stderr
+    assert "not-a-key" not in bad.stderr.replace("CRM_HUB_SECRETS_KEY", "")
