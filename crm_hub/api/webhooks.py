@@ -14,7 +14,8 @@ A delivery is checked in this order, and nothing is parsed before it is authenti
    delivery is a duplicate and nothing lands. Otherwise the response lands in raw under the
    source's ``responses`` stream, keyed by ``response_id``, shaped as the polling connector
    lands it (the webhook carries no ``metadata``; the next sync adds it). A response already in
-   raw (read by a sync) is left as it is.
+   raw (read by a sync) is left as it is. Ids older than the window plus the allowed clock skew
+   are deleted in the same transaction: a replay of such an event fails step 3 anyway.
 
 The map stage picks the record up on the next ``crm-hub run`` like any synced one.
 """
@@ -30,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crm_hub.api.problems import Problem
@@ -158,7 +159,7 @@ class TypeformWebhooks:
         form_response = event["form_response"]
         self._check_fresh(endpoint, form_response["submitted_at"])
         record = response_record(form_response)
-        status = self._land(endpoint.source, event_id, record)
+        status = self._land(endpoint, event_id, record)
         log.info("webhook event received", source=endpoint.source, status=status)
         return WebhookOutcome(status, endpoint.source, event_id, record["response_id"])
 
@@ -206,12 +207,13 @@ class TypeformWebhooks:
                 422, "stale-event", f"submitted_at {submitted_at} is in the future; check clocks"
             )
 
-    def _land(self, source: str, event_id: str, record: dict[str, Any]) -> str:
+    def _land(self, endpoint: TypeformEndpoint, event_id: str, record: dict[str, Any]) -> str:
         payload = orjson.dumps(record, option=orjson.OPT_SORT_KEYS, default=str)
         digest = hashlib.blake2b(payload, digest_size=16).hexdigest()  # as the sync stage hashes
-        key = str(record["response_id"])
-        now = utcnow()
+        key, source = str(record["response_id"]), endpoint.source
+        now = self.clock()
         with self.store.begin() as conn:
+            _forget_expired(conn, source, now - endpoint.max_age - FUTURE_SKEW)
             if not _record_event(conn, source, event_id, key, now):
                 return "duplicate"
             if _has_record(conn, source, key):
@@ -289,6 +291,16 @@ def _record_event(conn: Connection, source: str, event_id: str, key: str, now: d
         .returning(webhook_events.c.event_id)  # rowcount is not reliable here on psycopg
     )
     return conn.execute(statement).first() is not None
+
+
+def _forget_expired(conn: Connection, source: str, before: datetime) -> None:
+    """Drop event ids received before ``before``: their responses were submitted at most
+    FUTURE_SKEW after receipt, so any replay of them is now older than the window (step 3)."""
+    conn.execute(
+        delete(webhook_events).where(
+            webhook_events.c.source == source, webhook_events.c.received_at < before
+        )
+    )
 
 
 def _has_record(conn: Connection, source: str, key: str) -> bool:

@@ -29,6 +29,7 @@ from crm_hub.api import create_app
 from crm_hub.api.webhooks import response_record
 from crm_hub.config import HubConfig, load_config
 from crm_hub.store import Store
+from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import raw_records, source_customers, webhook_events
 from crm_hub.sync import sync_source
 
@@ -295,3 +296,37 @@ def test_the_window_is_the_source_setting(hub: HubConfig) -> None:
         ("forms", timedelta(seconds=600))
     ]
     assert SECRET not in repr(receiver.endpoints) and SECRET not in repr(hub.sources["forms"])
+
+
+def test_event_ids_past_the_window_are_forgotten_and_their_replay_stays_refused(
+    store: Store, client: TestClient, sandbox: SandboxServer
+) -> None:
+    now = utcnow()
+    # window 600 s + 300 s of allowed clock skew: 901 s ago is past it, 899 s is not
+    with store.begin() as conn:
+        conn.execute(
+            webhook_events.insert(),
+            [
+                {"source": "forms", "event_id": "old", "received_at": now - timedelta(seconds=901),
+                 "record_key": "r-old"},
+                {"source": "forms", "event_id": "recent",
+                 "received_at": now - timedelta(seconds=899), "record_key": "r-recent"},
+                {"source": "polled", "event_id": "other-source",
+                 "received_at": now - timedelta(days=9), "record_key": "r-other"},
+            ],
+        )  # fmt: skip
+    event = sandbox_event(sandbox)
+    fresh = build_signed_webhook(SECRET, event)
+    replay = sandbox_event(sandbox)  # the pruned event's replay: submitted before its receipt
+    replay["event_id"] = "old"
+    replay["form_response"]["submitted_at"] = (now - timedelta(seconds=901)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    replayed = build_signed_webhook(SECRET, replay)
+
+    answers = [post(client, s.body, s.headers["Typeform-Signature"]) for s in (fresh, replayed)]
+
+    assert [a.status_code for a in answers] == [200, 422]
+    with store.read() as conn:
+        kept = set(conn.execute(select(webhook_events.c.event_id)).scalars())
+    assert kept == {"recent", "other-source", event["event_id"]}
