@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crm_hub.publish.payload import Outgoing
+
+if TYPE_CHECKING:
+    from crm_hub.store.engine import Store
 
 __all__ = [
     "DRIVERS",
@@ -45,6 +48,7 @@ class DriverContext:
     config: Any  # one of crm_hub.config.destinations' models
     base_dir: Path
     run_id: str
+    store: Store  # Singer targets keep their push in flight there
 
 
 class Driver(Protocol):

@@ -9,13 +9,17 @@ The hub writes ``SCHEMA``, then per batch its ``RECORD`` lines and a ``STATE`` l
 - any Singer target echoes a STATE once every record before it is persisted: the echo of
   batch ``n`` confirms every record of batches ``≤ n`` not already settled.
 
-**Kill-safe spool.** The push runs in ``.crm-hub/publish/<destination>/`` beside hub.yaml
-(0700): ``sent.jsonl`` (each record with its payload hash, written before the target gets it),
-the target's stdout ``out.jsonl`` and stderr, its config (0600) and ``run.json`` (its pid). The
-target runs in its own session and outlives a killed hub: it reads end-of-input, finishes the
-batch it has and writes its state lines to the file. The next push first waits for that target
-to exit, then settles everything ``out.jsonl`` confirms (:meth:`recover`), so what landed is
-neither re-sent nor lost. The spool is removed once settled.
+**Kill-safe, with the store as the only state.** The target runs under a recorder
+(:mod:`recorder`), a small process in its own session that outlives a killed hub: the target
+reads the hub's pipe directly, and the recorder writes every stdout line of the target into the
+store as it comes (``publish_target_output``) and the end of its stderr. Each batch is written to
+``publish_inflight`` before the target gets any of it. The hub follows the push by reading those
+output rows. If the hub is killed, the target reads end-of-input, finishes the batch it has and
+its state lines still reach the store; the next push first waits for that recorder and target to
+exit, then settles everything the rows confirm (:meth:`recover`) and deletes them, so what landed
+is neither re-sent nor lost. The target's ``--config`` (secrets) and our targets'
+``rejections_path`` live in a private temp folder (0700, file 0600) that the recorder deletes
+when the target exits; the reasons the hub needs are on stdout, hence in the store.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -32,19 +38,32 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from sqlalchemy.engine import RowMapping
 
 from crm_hub.config.destinations import SingerDestination
 from crm_hub.errors import BusyError, CrmHubError, FatalSourceError, RetryableSourceError
 from crm_hub.logging import get_logger, redact
 from crm_hub.publish.driver import DriverContext, Outcome, Settle, Throttle, register_driver
+from crm_hub.publish.inflight import (
+    STORE_ENV,
+    forget_runs,
+    read_output,
+    read_runs,
+    read_sent,
+    recorder_command,
+    register,
+    save_batch,
+    still_running,
+)
 from crm_hub.publish.payload import Outgoing
 from crm_hub.sync.subprocess_runner import resolve_command, write_private_json
 
-__all__ = ["SingerTargetDriver", "spool_dir"]
+__all__ = ["SingerTargetDriver"]
 
 log = get_logger(__name__)
 CONTRACT_KEY = "crm_hub_target"
 STATE_KEY = "crm_hub_publish"
+WORKDIR_PREFIX = "crm-hub-publish-"  # the recorder's private temp folder
 _RECORD_FIELDS = ("email", "segments", "segments_exited", "email_consent", "sms_consent",
                   "_deleted", "_erase", "merged_into")  # fmt: skip
 _OURS = {
@@ -52,11 +71,6 @@ _OURS = {
     "hubspot": "connectors.target_hubspot",
     "webhook": "connectors.target_webhook",
 }
-
-
-def spool_dir(base_dir: Path, destination: str) -> Path:
-    """Where a push to ``destination`` keeps its kill-safe spool."""
-    return base_dir / ".crm-hub" / "publish" / destination
 
 
 class _Ledger:
@@ -109,7 +123,7 @@ class _Ledger:
 
 
 class _Writer(threading.Thread):
-    """Feeds the target's stdin (throttled) and appends each record to ``sent.jsonl`` first."""
+    """Feeds the target's stdin (throttled), each batch kept in the store before it goes."""
 
     def __init__(
         self, driver: SingerTargetDriver, stdin: IO[bytes], batches: Iterable[list[Outgoing]],
@@ -123,18 +137,15 @@ class _Writer(threading.Thread):
         driver = self.driver
         throttle = Throttle(driver.rate_limit)
         try:
-            with open(driver.spool / "sent.jsonl", "ab") as sent:
-                self._put(driver.schema_message())
-                for number, batch in enumerate(self.batches, start=1):
-                    for item in batch:
-                        self.ledger.sent[item.master_id] = (item, number)
-                        sent.write(_sent_line(item, number))
-                        sent.flush()
-                        throttle.wait()
-                        self._put({"type": "RECORD", "stream": driver.stream,
-                                   "record": item.record})  # fmt: skip
-                    state = {STATE_KEY: {"run_id": driver.run_id, "batch": number}}
-                    self._put({"type": "STATE", "value": state})
+            self._put(driver.schema_message())
+            for number, batch in enumerate(self.batches, start=1):
+                save_batch(driver.store, driver.name, driver.run_id, number, batch)
+                for item in batch:
+                    self.ledger.sent[item.master_id] = (item, number)
+                    throttle.wait()
+                    self._put({"type": "RECORD", "stream": driver.stream, "record": item.record})
+                state = {STATE_KEY: {"run_id": driver.run_id, "batch": number}}
+                self._put({"type": "STATE", "value": state})
         except BrokenPipeError:
             log.warning("target closed its input early", destination=driver.name)
         except BaseException as exc:  # re-raised by send() after the target settles
@@ -148,12 +159,6 @@ class _Writer(threading.Thread):
         self.stdin.flush()
 
 
-def _sent_line(item: Outgoing, batch: int) -> bytes:
-    data = {"b": batch, "k": item.master_id, "a": item.action, "h": item.payload_hash,
-            "p": item.payload, "r": item.record}  # fmt: skip
-    return orjson.dumps(data) + b"\n"
-
-
 class SingerTargetDriver:
     """Runs one Singer target per push (see the module docstring)."""
 
@@ -162,12 +167,12 @@ class SingerTargetDriver:
         ours: bool,
     ) -> None:  # fmt: skip
         self.name, self.run_id, self.base_dir = ctx.name, ctx.run_id, ctx.base_dir
+        self.store = ctx.store
         self.argv, self.target_config, self.ours = argv, target_config, ours
         self.stream: str = ctx.config.stream
         self.rate_limit: float | None = ctx.config.rate_limit
         self.fields: list[str] = [ctx.config.mapping.get(f, f) for f in ctx.config.fields]
         self.wait_seconds = float(getattr(ctx.config, "time_budget_seconds", 600))
-        self.spool = spool_dir(ctx.base_dir, ctx.name)
 
     def schema_message(self) -> dict[str, Any]:
         """SCHEMA of the stream: every field a record may carry, any type."""
@@ -177,120 +182,120 @@ class SingerTargetDriver:
                 "key_properties": ["master_id"]}  # fmt: skip
 
     def recover(self, settle: Settle) -> int:
-        """Settle what a killed push left in the spool (waiting for its target to exit)."""
-        if not self.spool.exists():
-            return 0
-        run_file = self.spool / "run.json"
-        if run_file.exists():
-            info = orjson.loads(run_file.read_bytes())
-            self._wait_gone(int(info["pid"]))
-        ledger = _Ledger(settle, None)
-        sent = self.spool / "sent.jsonl"
-        if sent.exists():
-            for raw in sent.read_bytes().splitlines():
-                with contextlib.suppress(orjson.JSONDecodeError, KeyError):
-                    data = orjson.loads(raw)
-                    item = Outgoing(data["k"], data["a"], data["r"], data["h"], data["p"])
-                    ledger.sent[item.master_id] = (item, int(data["b"]))
-        out = self.spool / "out.jsonl"
-        if out.exists():
-            for raw in out.read_bytes().splitlines():
-                ledger.line(raw)
-        settled = ledger.confirmed + ledger.rejected
-        log.info("recovered an interrupted push", destination=self.name, settled=settled,
-                 unsettled=len(ledger.sent) - settled)  # fmt: skip
-        shutil.rmtree(self.spool, ignore_errors=True)
+        """Settle what a killed push left in the store (waiting for its recorder to exit)."""
+        settled = 0
+        for run in read_runs(self.store, self.name):
+            self._wait_gone(run)
+            ledger = _Ledger(settle, run["run_id"])
+            ledger.sent = read_sent(self.store, self.name, run["run_id"])
+            for _, line in read_output(self.store, self.name, run["run_id"]):
+                ledger.line(line.encode())
+            settled += ledger.confirmed + ledger.rejected
+            log.info("recovered an interrupted push", destination=self.name, run=run["run_id"],
+                     settled=ledger.confirmed + ledger.rejected,
+                     unsettled=len(ledger.sent) - ledger.confirmed - ledger.rejected)  # fmt: skip
+            _remove_workdir(run)
+        forget_runs(self.store, self.name)
         return settled
 
-    def _wait_gone(self, pid: int) -> None:
+    def _wait_gone(self, run: RowMapping) -> None:
         deadline = time.monotonic() + self.wait_seconds
-        while _target_alive(pid, self.spool):
+        while still_running(run):
             if time.monotonic() >= deadline:
                 raise BusyError(
-                    f"destination {self.name}: the target of an interrupted push (pid {pid}) "
-                    f"is still running after {self.wait_seconds:g} s; wait for it, or stop it"
+                    f"destination {self.name}: the target of an interrupted push (run "
+                    f"{run['run_id']}, recorder pid {run['pid']} on {run['host']}) is still "
+                    f"running after {self.wait_seconds:g} s; wait for it, or stop it"
                 )
             time.sleep(0.1)
+            run = next(iter(read_runs(self.store, self.name, run["run_id"])), run)
 
     def send(self, batches: Iterable[list[Outgoing]], settle: Settle) -> None:
         """Run the target on ``batches``; settle each batch as its state line arrives."""
-        shutil.rmtree(self.spool, ignore_errors=True)
-        self.spool.mkdir(parents=True, mode=0o700)
-        config_path = write_private_json(self.spool, "config.json", self.target_config)
-        out_path, err_path = self.spool / "out.jsonl", self.spool / "stderr.log"
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            try:
-                proc = subprocess.Popen(
-                    [*self.argv, "--config", str(config_path)],
-                    stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=self.base_dir,
-                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                )  # fmt: skip
-            except OSError as exc:
-                raise CrmHubError(
-                    f"destination {self.name}: cannot start {self.argv[0]!r}: {exc}"
-                ) from None
-        (self.spool / "run.json").write_bytes(orjson.dumps({"pid": proc.pid, "run": self.run_id}))
+        workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))  # 0700
+        try:
+            recorder = self._start(workdir)
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
         ledger = _Ledger(settle, self.run_id)
-        assert proc.stdin is not None
-        writer = _Writer(self, proc.stdin, batches, ledger)
+        assert recorder.stdin is not None and recorder.stderr is not None
+        writer = _Writer(self, recorder.stdin, batches, ledger)
         writer.start()
-        self._follow(out_path, proc, ledger)
-        writer.join()
-        if writer.error is not None:
-            raise writer.error
-        if proc.returncode != 0:
-            raise self._failed(proc.returncode, err_path)
-        shutil.rmtree(self.spool, ignore_errors=True)
+        with recorder.stderr:
+            self._follow(recorder, ledger)
+            writer.join()
+            run = next(iter(read_runs(self.store, self.name, self.run_id)), None)
+            if run is not None and run["finished_at"] is not None:  # all of it is settled
+                forget_runs(self.store, self.name, self.run_id)
+            if writer.error is not None:
+                raise writer.error
+            self._check(recorder, run)
 
-    def _follow(self, path: Path, proc: subprocess.Popen[bytes], ledger: _Ledger) -> None:
-        pending = b""
-        with open(path, "rb") as handle:
-            while True:
-                exited = proc.poll() is not None
-                chunk = handle.read()
-                if chunk:
-                    *lines, pending = (pending + chunk).split(b"\n")
-                    for raw in lines:
-                        ledger.line(raw)
-                elif exited:
-                    break
-                else:
-                    time.sleep(0.05)
-        if pending.strip():
-            ledger.line(pending)
+    def _start(self, workdir: Path) -> subprocess.Popen[bytes]:
+        """Start the recorder (it starts the target) in its own session; register it."""
+        config = dict(self.target_config)
+        if self.ours:
+            config["rejections_path"] = str(workdir / "rejected.jsonl")
+        config_path = write_private_json(workdir, "config.json", config)
+        target = [*self.argv, "--config", str(config_path)]
+        url = self.store.engine.url.render_as_string(hide_password=False)
+        recorder = subprocess.Popen(
+            recorder_command(self.name, self.run_id, workdir, target),
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=self.base_dir, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", STORE_ENV: url},
+        )  # fmt: skip
+        register(self.store, self.name, self.run_id, workdir, recorder.pid)
+        return recorder
 
-    def _failed(self, code: int, err_path: Path) -> CrmHubError:
-        lines = err_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    def _follow(self, recorder: subprocess.Popen[bytes], ledger: _Ledger) -> None:
+        """Settle the target's lines as the recorder stores them, until it exits."""
+        seen = 0
+        while True:
+            exited = recorder.poll() is not None
+            rows = read_output(self.store, self.name, self.run_id, seen)
+            for seq, line in rows:
+                ledger.line(line.encode())
+                seen = seq
+            if not rows:
+                if exited:
+                    return
+                time.sleep(0.05)
+
+    def _check(self, recorder: subprocess.Popen[bytes], run: RowMapping | None) -> None:
+        """Raise when the target did not start or failed."""
+        if run is None or run["finished_at"] is None:  # its rows stay for the next push
+            assert recorder.stderr is not None
+            said = redact(recorder.stderr.read().decode("utf-8", errors="replace").strip())
+            raise CrmHubError(
+                f"destination {self.name}: the recorder of the push stopped with code "
+                f"{recorder.returncode}: {said[-2000:] or 'no message'}"
+            )
+        if run["error"]:
+            raise CrmHubError(f"destination {self.name}: {run['error']}")
+        if run["exit_code"] != 0:
+            raise self._failed(run["exit_code"], run["stderr_tail"] or "")
+
+    def _failed(self, code: int, stderr: str) -> CrmHubError:
+        lines = stderr.splitlines()
         tail = redact(" | ".join(line.strip() for line in lines[-6:]))
-        text = "\n".join(lines[-200:])
         message = f"destination {self.name}: target exited with code {code}; last stderr: {tail}"
-        if "DestinationAuthError" in text:
+        if "DestinationAuthError" in stderr:
             return FatalSourceError(message + " (credentials refused: fix hub.yaml)")
         return RetryableSourceError(message + " (what landed is kept; the next push goes on)")
 
 
-def _target_alive(pid: int, spool: Path) -> bool:
-    """Whether ``pid`` is still the target of this spool (its command line names the spool)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        if sys.platform.startswith("linux"):
-            return False
-        try:
-            os.kill(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    return str(spool).encode() in cmdline
+def _remove_workdir(run: RowMapping) -> None:
+    """Delete a killed recorder's private folder (it holds the target's secrets)."""
+    workdir = Path(run["workdir"])
+    if run["host"] == socket.gethostname() and workdir.name.startswith(WORKDIR_PREFIX):
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _ours(ctx: DriverContext) -> SingerTargetDriver:
     config = ctx.config
-    options = {
-        **config.target_options(),
-        "batch_size": config.batch_size,
-        "rejections_path": str(spool_dir(ctx.base_dir, ctx.name) / "rejected.jsonl"),
-    }
+    options = {**config.target_options(), "batch_size": config.batch_size}
     argv = [sys.executable, "-m", _OURS[config.type]]
     return SingerTargetDriver(ctx, argv, options, ours=True)
 

@@ -9,7 +9,8 @@ Guarantees (DESIGN.md, README "Publishing"):
   change sends nothing.
 - **Resumable.** ``publish_state`` is committed batch by batch as the destination confirms; the
   watermark moves only when every record sent was settled (landed or rejected). A killed push
-  is settled from its spool by the next one (Singer targets), so what landed is not re-sent.
+  is settled from its in-flight rows in the store by the next one (Singer targets: the target
+  and its recorder outlive the hub), so what landed is not re-sent.
 - **Rejected rows kept.** A record the destination refuses goes to ``rejected_records`` (stage
   ``publish``, source = destination) with its reason, and is retried next push; one that lands
   later resolves it.
@@ -253,7 +254,8 @@ def publish_destination(
         committer = _Committer(store, name, dest.stream, result.run_id, result,
                                echo_ledger(name, dest))  # fmt: skip
         try:
-            driver = DRIVERS[dest.type](DriverContext(name, dest, config.base_dir, result.run_id))
+            context = DriverContext(name, dest, config.base_dir, result.run_id, store)
+            driver = DRIVERS[dest.type](context)
             driver.recover(committer.settle_recovered)
             result.recovered = result.confirmed + result.rejected
             result.confirmed = result.rejected = committer.settled = 0

@@ -59,7 +59,10 @@ __all__ = [
     "payments",
     "profiles",
     "publish_echoes",
+    "publish_inflight",
     "publish_state",
+    "publish_target_output",
+    "publish_target_runs",
     "publish_watermarks",
     "raw_records",
     "rejected_records",
@@ -681,6 +684,47 @@ publish_echoes = Table(
     Column("written", JsonDocument(), nullable=True, comment="{channel, labels}: besides fields"),
     Column("sent_at", UtcDateTime(), nullable=False),
     Index(None, "master_id"),
+)
+
+# A Singer-target push in flight (migration 0010): its recorder process, the records sent (each
+# batch written before the target gets it) and the target's stdout lines. The next push settles
+# a killed one from these rows, then deletes them (crm_hub/publish/recorder.py).
+publish_target_runs = Table(
+    "publish_target_runs",
+    metadata,
+    Column("destination", String(64), primary_key=True),
+    Column("run_id", String(26), primary_key=True),
+    Column("host", String(255), nullable=False, comment="Where the recorder runs"),
+    Column("pid", Integer, nullable=False, comment="The recorder's process id"),
+    Column("target_pid", Integer, nullable=True),
+    Column("workdir", Text, nullable=False, comment="Private temp dir (config)"),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("exit_code", Integer, nullable=True, comment="The target's"),
+    Column("stderr_tail", Text, nullable=True),
+    Column("error", Text, nullable=True, comment="Why the target did not start"),
+)
+
+publish_inflight = Table(
+    "publish_inflight",
+    metadata,
+    Column("destination", String(64), primary_key=True),
+    Column("run_id", String(26), primary_key=True),
+    Column("master_id", MasterId, primary_key=True),
+    Column("batch", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("payload_hash", String(32), nullable=False),
+    Column("payload", JsonDocument(), nullable=True),
+    Column("record", JsonDocument(), nullable=False),
+)
+
+publish_target_output = Table(
+    "publish_target_output",
+    metadata,
+    Column("destination", String(64), primary_key=True),
+    Column("run_id", String(26), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("line", Text, nullable=False),
 )
 
 erasures = Table(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from crm_hub.config import HubConfig, load_config
 from crm_hub.store import Store
@@ -16,7 +16,10 @@ from crm_hub.store.schema import (
     master_events,
     masters,
     profiles,
+    publish_inflight,
     publish_state,
+    publish_target_output,
+    publish_target_runs,
     rejected_records,
     segment_history,
     segment_memberships,
@@ -116,3 +119,10 @@ def open_rejections(store: Store, destination: str) -> dict[str, str]:
             )
         )
         return {key: message for key, message in rows}
+
+
+def in_flight_rows(store: Store) -> int:
+    """Rows of the tables a Singer-target push keeps while it runs (0 once settled)."""
+    tables = (publish_inflight, publish_target_output, publish_target_runs)
+    with store.read() as conn:
+        return sum(conn.execute(select(func.count()).select_from(t)).scalar_one() for t in tables)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from publish_helpers import NO, hub_config, merge, open_rejections, put, states
+from publish_helpers import NO, hub_config, in_flight_rows, merge, open_rejections, put, states
 
 from connectors.sandbox import SandboxServer
 from connectors.target_mailchimp.sinks import subscriber_hash
@@ -248,7 +248,8 @@ def test_any_singer_target_gets_schema_records_and_state(lite: Store, tmp_path: 
              for x in f.read_text().splitlines()]  # fmt: skip
     assert (first.status, first.confirmed, second.confirmed) == ("succeeded", 5, 1)
     assert len(lines) == 6 and lines[-1]["first_name"] == "Changed"
-    assert not (tmp_path / ".crm-hub/publish/lake").exists()  # spool removed once settled
+    assert in_flight_rows(lite) == 0  # the push's rows in the store go once settled
+    assert not (tmp_path / ".crm-hub").exists()  # and it kept nothing in files
 
 
 def test_meltanolabs_target_csv_writes_what_the_hub_sends(lite: Store, tmp_path: Path) -> None:
