@@ -21,6 +21,7 @@ from connectors.sandbox import (
     control,
     hubspot,
     mailchimp,
+    mailchimp_reports,
     quickbooks,
     square,
     typeform,
@@ -123,6 +124,7 @@ class Sandbox:
         if config.prerender:
             for table in world.tables.values():
                 table.prerender()
+            mailchimp_reports.campaigns(world)  # the per-campaign reports, too
         limiters = {name: Limiter(limit) for name, limit in config.rate_limits.items()}
         return Context(world, config, _token_stores(config), {}, self.base_url, limiters)
 

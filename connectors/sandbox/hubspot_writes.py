@@ -6,9 +6,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox import hubspot_records as records
-from connectors.sandbox.hubspot_privacy import is_blocklisted
 from connectors.sandbox.auth import RefreshError
 from connectors.sandbox.hubspot_http import error
+from connectors.sandbox.hubspot_privacy import is_blocklisted
 from connectors.sandbox.routing import Request, Response, Router, json_response
 from connectors.sandbox.times import rfc3339_ms
 

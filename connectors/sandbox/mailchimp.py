@@ -6,7 +6,9 @@ Endpoints: ``GET /3.0/ping``, ``GET /3.0/lists``, ``GET /3.0/lists/{id}``,
 /3.0/lists/{id}/members/{hash}``, ``POST .../members/{hash}/actions/delete-permanent``,
 ``GET|POST .../members/{hash}/tags``, ``GET .../members/{hash}/activity-feed`` and ``/activity``,
 ``POST /3.0/lists/{id}`` (batch ≤ 500), ``GET|POST /3.0/lists/{id}/segments``,
-``POST /3.0/lists/{id}/segments/{sid}``, ``GET /3.0/lists/{id}/segments/{sid}/members``.
+``POST /3.0/lists/{id}/segments/{sid}``, ``GET /3.0/lists/{id}/segments/{sid}/members``,
+``GET /3.0/campaigns``, ``GET /3.0/reports/{campaign_id}/email-activity`` and
+``.../unsubscribed`` (``mailchimp_reports``).
 Basic auth with the API key as password (any user name) or Bearer; RFC 7807 errors.
 """
 
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from connectors.sandbox import mailchimp_members
+from connectors.sandbox import mailchimp_members, mailchimp_reports
 from connectors.sandbox import mailchimp_records as records
 from connectors.sandbox.auth import TokenState, basic_credentials, bearer_token
 from connectors.sandbox.mailchimp_http import int_arg, list_index, not_found, problem
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 router = Router()
 router.include(mailchimp_members.router)
+router.include(mailchimp_reports.router)
 _SORT_COLUMNS = {
     "last_changed": "updated",
     "timestamp_opt": "created",

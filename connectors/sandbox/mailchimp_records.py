@@ -162,64 +162,65 @@ def stamp_member(world: World, row: int, body: dict[str, Any]) -> None:
         body["status"] = MAILCHIMP_STATUSES[table.get("status", row)]
 
 
-def render_activity(world: World, row: int) -> list[dict[str, Any]]:
-    """A member's recent e-mail activity, newest first (sent, open, click, bounce)."""
+CAMPAIGNS_PER_LIST = 7  # a member has received 2..7 of the audience's latest campaigns
+_CAMPAIGN_SERIES = ("Copper Kettle news", "Supper Club invitation")
+_CAMPAIGN_EVERY_MS = 14 * 86_400_000
+
+
+def campaign_id(world: World, list_index_: int, k: int) -> str:
+    """Id of an audience's k-th latest campaign (k = 0 is the newest)."""
+    return ids.hex_id(world.seed, "mailchimp.campaign", f"{list_index_}:{k}", 10)
+
+
+def campaign_title(list_index_: int, k: int) -> str:
+    """Title of an audience's k-th latest campaign."""
+    return f"{_CAMPAIGN_SERIES[list_index_]} #{40 - k}"
+
+
+def campaign_send_ms(world: World, k: int) -> int:
+    """Nominal send time of the k-th latest campaign (every audience sends fortnightly)."""
+    return world.anchor_ms - (k + 1) * _CAMPAIGN_EVERY_MS
+
+
+def seeded_activity(world: World, row: int) -> list[tuple[int, str, int, dict[str, str]]]:
+    """A member's activity as ``(at ms, type, campaign k, extra fields)``, in the order drawn.
+
+    The one source of both the member activity feed and the campaign e-mail-activity reports,
+    so the two always agree. Send times are per member (relative to its last change).
+    """
     table = world.tables["mailchimp.members"]
     rng = rng_for(world.seed, _SALT_MEMBER ^ 0xA, row)
     status = MAILCHIMP_STATUSES[table.get("status", row)]
     updated = table.get("updated", row)
-    events: list[dict[str, Any]] = []
-    for k in range(rng.randrange(2, 8)):
-        at = updated - (k + 1) * 14 * 86_400_000 - rng.randrange(86_400_000)
-        campaign = ids.hex_id(world.seed, "mailchimp.campaign", k, 10)
-        title = f"Copper Kettle news #{40 - k}"
-        events.append(
-            {
-                "activity_type": "sent",
-                "created_at_timestamp": iso_seconds_offset(at),
-                "campaign_id": campaign,
-                "campaign_title": title,
-            }
-        )
+    events: list[tuple[int, str, int, dict[str, str]]] = []
+    for k in range(rng.randrange(2, CAMPAIGNS_PER_LIST + 1)):
+        at = updated - (k + 1) * _CAMPAIGN_EVERY_MS - rng.randrange(86_400_000)
+        events.append((at, "sent", k, {}))
         if status == "cleaned" and k == 0:
-            events.append(
-                {
-                    "activity_type": "bounce",
-                    "created_at_timestamp": iso_seconds_offset(at + 60_000),
-                    "campaign_id": campaign,
-                    "campaign_title": title,
-                    "bounce_type": "hard",
-                }
-            )
+            events.append((at + 60_000, "bounce", k, {"bounce_type": "hard"}))
         elif rng.random() < 0.45:
-            events.append(
-                {
-                    "activity_type": "open",
-                    "created_at_timestamp": iso_seconds_offset(at + 3_600_000),
-                    "campaign_id": campaign,
-                    "campaign_title": title,
-                }
-            )
+            events.append((at + 3_600_000, "open", k, {}))
             if rng.random() < 0.25:
-                events.append(
-                    {
-                        "activity_type": "click",
-                        "created_at_timestamp": iso_seconds_offset(at + 3_700_000),
-                        "campaign_id": campaign,
-                        "campaign_title": title,
-                        "link_clicked": "https://copperkettle.example/menu",
-                    }
-                )
+                link = {"link_clicked": "https://copperkettle.example/menu"}
+                events.append((at + 3_700_000, "click", k, link))
     if status == "unsubscribed":
-        events.insert(
-            0,
-            {
-                "activity_type": "unsub",
-                "created_at_timestamp": iso_seconds_offset(updated),
-                "campaign_id": ids.hex_id(world.seed, "mailchimp.campaign", 0, 10),
-                "campaign_title": "Copper Kettle news #40",
-            },
-        )
+        events.append((updated, "unsub", 0, {}))
+    return events
+
+
+def render_activity(world: World, row: int) -> list[dict[str, Any]]:
+    """A member's recent e-mail activity, newest first (sent, open, click, bounce, unsub)."""
+    list_index_ = world.tables["mailchimp.members"].get("list", row)
+    events = [
+        {
+            "activity_type": kind,
+            "created_at_timestamp": iso_seconds_offset(at),
+            "campaign_id": campaign_id(world, list_index_, k),
+            "campaign_title": campaign_title(list_index_, k),
+            **extra,
+        }
+        for at, kind, k, extra in seeded_activity(world, row)
+    ]
     events.sort(key=lambda e: e["created_at_timestamp"], reverse=True)
     return events
 

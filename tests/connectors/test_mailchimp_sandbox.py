@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from urllib.parse import parse_qs
 
 import pytest
 from airbyte_cdk.models import Status
@@ -26,6 +27,7 @@ from connectors.sandbox import SandboxServer
 
 VENDOR = "mailchimp"
 MEMBER_STREAMS = ["lists", "members", "member_tags"]
+REPORT_STREAMS = ["campaigns", "email_activity"]
 
 
 @pytest.fixture
@@ -159,3 +161,81 @@ def test_data_centre_defaults_to_the_api_key_suffix() -> None:
 
     assert source._config["api_root"] == "https://us7.api.mailchimp.com/3.0"
     assert explicit._config["api_root"] == "https://us21.api.mailchimp.com/3.0"
+
+
+def _arg(query: str, name: str) -> str:
+    return parse_qs(query).get(name, [""])[0]
+
+
+def _activity_keys(rows: list[dict[str, str]]) -> list[tuple[str, str, str, str]]:
+    return [(r["campaign_id"], r["email_id"], r["action"], r["timestamp"]) for r in rows]
+
+
+def _feed_actions(output: object) -> list[tuple[str, str, str, str]]:
+    """The opens, clicks and bounces of member_activity, keyed as email_activity keys them."""
+    renamed = {"open": "open", "click": "click", "bounce": "bounce"}
+    return [
+        (a["campaign_id"], a["member_id"], renamed[a["activity_type"]], a["created_at_timestamp"])
+        for a in records(output, "member_activity")  # type: ignore[arg-type]
+        if a["activity_type"] in renamed
+    ]
+
+
+def test_email_activity_agrees_with_the_member_activity_feed(server: SandboxServer) -> None:
+    output = read(VENDOR, sandbox_config(VENDOR, server.url))
+
+    activity = records(output, "email_activity")
+    keys = _activity_keys(activity)
+    assert len(keys) == len(set(keys))
+    assert sorted(keys) == sorted(_feed_actions(output))
+    assert {a["action"] for a in activity} == {"open", "click", "bounce"}
+    assert all(a["url"] for a in activity if a["action"] == "click")
+    sent = {c["id"]: c["emails_sent"] for c in records(output, "campaigns")}
+    assert set(sent) == {a["campaign_id"] for a in activity}
+
+
+def test_email_activity_pages_through_a_large_campaign() -> None:
+    # customers=7000: the newest campaign has over 1,000 recipients with activity.
+    with SandboxServer(customers=7000, seed=11) as big, request_log() as requests:
+        output = read(VENDOR, sandbox_config(VENDOR, big.url), streams=REPORT_STREAMS)
+
+    keys = _activity_keys(records(output, "email_activity"))
+    assert len(keys) == len(set(keys))
+    offsets = [_arg(r.query, "offset") for r in requests if r.path.endswith("/email-activity")]
+    assert "1000" in offsets
+    largest = max(records(output, "campaigns"), key=lambda c: c["emails_sent"])
+    recipients = {k[1] for k in keys if k[0] == largest["id"]}
+    assert len(recipients) > 1000
+
+
+def test_email_activity_incremental_asks_since_the_saved_cursor(server: SandboxServer) -> None:
+    config = sandbox_config(VENDOR, server.url)
+    first = read(VENDOR, config, streams=REPORT_STREAMS)
+    newest = max(a["timestamp"] for a in records(first, "email_activity"))
+
+    with request_log() as requests:
+        second = read(VENDOR, config, state=final_state(first), streams=REPORT_STREAMS)
+
+    sinces = [_arg(r.query, "since") for r in requests if r.path.endswith("/email-activity")]
+    assert "" not in sinces and max(sinces) < newest
+    # Only the actions of the last saved second of each campaign come back (one second looked back).
+    again = records(second, "email_activity")
+    assert 0 < len(again) < len(records(first, "email_activity")) / 10
+    assert set(_activity_keys(again)) <= set(_activity_keys(records(first, "email_activity")))
+
+
+def test_email_activity_waits_for_retry_after(server: SandboxServer) -> None:
+    inject(server, VENDOR, "429", count=1, retry_after=2, path="/email-activity")
+    with request_log() as requests:
+        output = read(VENDOR, sandbox_config(VENDOR, server.url), streams=REPORT_STREAMS)
+
+    assert records(output, "email_activity")
+    assert min(waits_after(requests, 429)) >= 2.0
+
+
+def test_email_activity_with_a_refused_key_fails_naming_it(server: SandboxServer) -> None:
+    config = sandbox_config(VENDOR, server.url, api_key="0123456789abcdef-us21")
+
+    failed = read(VENDOR, config, streams=REPORT_STREAMS, expect_failure=True)
+
+    assert any("refused the API key" in m and "401" in m for m in error_messages(failed))
