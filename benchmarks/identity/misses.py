@@ -25,7 +25,8 @@ sys.path.insert(0, str(HERE.parents[1]))
 from crm_hub.identity import resolve, rules  # noqa: E402
 from crm_hub.identity.blocking import candidate_pairs  # noqa: E402
 from crm_hub.identity.comparisons import PairContext, comparison_names  # noqa: E402
-from crm_hub.identity.records import prepare  # noqa: E402
+from crm_hub.identity.profiles import counted_by_cluster  # noqa: E402
+from crm_hub.identity.records import codes_of, prepare  # noqa: E402
 from crm_hub.identity.scoring import (  # noqa: E402
     FellegiSunter,
     compute_levels,
@@ -99,6 +100,10 @@ def main() -> None:
     untrained = FellegiSunter(names, u_random, u_random, u_random, 0.5)
     tf = tf_adjustments(untrained, levels, ctx, settings)
     model = train(levels, names, u_random, settings, n_records=prepared.n, tf_weights=tf)
+    if settings.cluster_tf:  # as resolve's second pass, with the final clusters as owners
+        counted = counted_by_cluster(prepared, codes_of(master).astype(np.int64))
+        counted_ctx = PairContext(counted, candidates.left, candidates.right, settings)
+        tf = tf_adjustments(model, levels, counted_ctx, settings)
     prob = probability(match_weights(model, levels, tf))
     level_map = {name: levels[:, c] for c, name in enumerate(names)}
     vetoes = rules.active_vetoes(rules.veto_names(), dict(zip(names, model.m, strict=True)))

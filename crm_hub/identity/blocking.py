@@ -209,6 +209,11 @@ def _name_tokens(values: np.ndarray) -> np.ndarray:
     return result
 
 
+def _initials(values: np.ndarray) -> np.ndarray:
+    return np.array([ord(v[0]) if isinstance(v, str) and v else -1 for v in values],
+                    dtype=np.int64)  # fmt: skip
+
+
 def _multi(rows: np.ndarray, matrix: np.ndarray) -> KeyValues:
     width = matrix.shape[1]
     return np.repeat(rows, width), matrix.reshape(-1)
@@ -245,9 +250,7 @@ def _surname_postcode(prepared: Prepared) -> KeyValues:
 
 @register_blocking_key("initial_postcode")
 def _initial_postcode(prepared: Prepared) -> KeyValues:
-    initial = np.array([ord(k[0]) if isinstance(k, str) and k else -1 for k in prepared.first],
-                       dtype=np.int64)  # fmt: skip
-    return _single(_combine(initial, prepared.postcode_code))
+    return _single(_combine(_initials(prepared.first), prepared.postcode_code))
 
 
 @register_blocking_key("address")
@@ -291,12 +294,14 @@ def _email_local(prepared: Prepared) -> KeyValues:
 def _initials_dob(prepared: Prepared) -> KeyValues:
     """Birth date with the two name initials in either order: catches swapped names with typos
     (``Nathan Challenor``/``Challmenor Natahn``) that no name key groups."""
-
-    def initial(values: np.ndarray) -> np.ndarray:
-        return np.array([ord(v[0]) if isinstance(v, str) and v else -1 for v in values],
-                        dtype=np.int64)  # fmt: skip
-
-    a, b = initial(prepared.first), initial(prepared.last)
+    a, b = _initials(prepared.first), _initials(prepared.last)
     pair = np.minimum(a, b) * 1024 + np.maximum(a, b)
     pair[(a < 0) | (b < 0)] = -1
     return _single(_combine(pair, prepared.dob_code))
+
+
+@register_blocking_key("surname_initial")
+def _surname_initial(prepared: Prepared) -> KeyValues:
+    """Surname by sound with the given name's initial: given names with a typo, an initial
+    or a nickname the table lacks (``Jqson Smith``/``Jason Smith``, ``R Williams``)."""
+    return _single(_combine(prepared.last_phonetic, _initials(prepared.first)))

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_hub.identity.records import Prepared
+from crm_hub.identity.records import Prepared, owner_frequencies
 
-__all__ = ["FILL_GROUPS", "FillGroup", "cluster_frequencies", "fill_from_clusters"]
+__all__ = ["FILL_GROUPS", "FillGroup", "counted_by_cluster", "fill_from_clusters"]
 
 
 @dataclass(frozen=True)
@@ -72,31 +72,25 @@ def _donors(labels: np.ndarray, key: np.ndarray) -> np.ndarray:
     return donors
 
 
-def cluster_frequencies(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
-    """Term frequencies counted over clusters instead of records.
+def counted_by_cluster(prepared: Prepared, labels: np.ndarray) -> Prepared:
+    """Return a shallow copy of the records whose term frequencies count clusters, not records.
 
-    A value's frequency among records counts each person's duplicates: an address held by
-    one person's four records looks four times as common as it is, which makes agreeing on it
-    look weaker than it is. Counting each value once per cluster (a first-pass estimate of
-    the people) removes that.
+    A value held by one person's five records is not common; counted per record it looks
+    five times as common, and agreeing on it weighs less than it should. A clustering stands
+    in for the people (`owner_frequencies`).
 
-    Returns:
-        Per record, the share of other clusters (with a value) holding its value, and the
-        chance two random clusters' values agree.
+    Args:
+        prepared: the records.
+        labels: cluster label per record (canonical order, non-negative).
     """
-    out = np.zeros(len(codes), dtype=np.float64)
-    present = np.flatnonzero(codes >= 0)
-    if not len(present):
-        return out, 1.0
-    width = np.int64(codes.max() + 1)
-    pairs = np.unique(labels[present].astype(np.int64) * width + codes[present])
-    values = pairs % width
-    counts = np.bincount(values, minlength=int(width)).astype(np.float64)
-    total = float(len(pairs))
-    out[present] = np.maximum(counts[codes[present]] - 1, 1) / max(total - 1, 1.0)
-    held = counts[counts > 0]
-    chance = float((held * (held - 1)).sum() / max(total * (total - 1), 1.0))
-    return out, max(chance, 1.0 / total**2)
+    counted = copy.copy(prepared)
+    counted.tf = dict(prepared.tf)
+    counted.tf_base = dict(prepared.tf_base)
+    for name in prepared.tf:
+        counted.tf[name], counted.tf_base[name] = owner_frequencies(
+            getattr(prepared, f"{name}_code"), labels
+        )
+    return counted
 
 
 def fill_from_clusters(prepared: Prepared, labels: np.ndarray) -> Prepared:
@@ -109,13 +103,7 @@ def fill_from_clusters(prepared: Prepared, labels: np.ndarray) -> Prepared:
     Returns:
         A new `Prepared`; arrays not filled are shared with ``prepared``.
     """
-    filled = copy.copy(prepared)
-    filled.tf = dict(prepared.tf)
-    filled.tf_base = dict(prepared.tf_base)
-    for name in prepared.tf:
-        filled.tf[name], filled.tf_base[name] = cluster_frequencies(
-            getattr(prepared, f"{name}_code"), labels
-        )
+    filled = counted_by_cluster(prepared, labels)
     filled.counts = dict(prepared.counts)
     filled.shared = dict(prepared.shared)
     labels = labels.astype(np.int64)

@@ -28,7 +28,15 @@ from crm_hub.normalize import (
 from crm_hub.normalize.email import email_match_keys
 from crm_hub.normalize.text import spread, unique_apply
 
-__all__ = ["INPUT_COLUMNS", "Prepared", "check_identity", "codes_of", "frequencies", "prepare"]
+__all__ = [
+    "INPUT_COLUMNS",
+    "Prepared",
+    "check_identity",
+    "codes_of",
+    "name_owners",
+    "owner_frequencies",
+    "prepare",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +57,52 @@ def codes_of(values: np.ndarray | pd.Series) -> np.ndarray:
     return result
 
 
-def frequencies(codes: np.ndarray) -> np.ndarray:
-    """Return, per record, the share of the *other* records (with a value) holding its value.
+def owner_frequencies(codes: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, float]:
+    """Term frequencies counted once per owner (a person or cluster) instead of per record.
 
-    That is the chance a random other record agrees with it, the same measure as
-    `agreement_chance` for a whole field (counting the record itself would make a value two
-    records share look as common as one three records share, and penalise rare values).
+    A value's frequency among records counts each person's duplicates: an address held by
+    one person's four records looks four times as common as it is, which makes agreeing on it
+    look weaker than it is. Counting each value once per owner removes that.
+
+    Args:
+        codes: value code per record (``-1``: missing).
+        owners: owner per record (non-negative; equal for records of one owner).
+
+    Returns:
+        Per record, the share of the *other* owners (with a value) holding its value (the
+        chance a random other person agrees with it), and the chance two random owners'
+        values agree.
     """
-    present = codes >= 0
     out = np.zeros(len(codes), dtype=np.float64)
-    total = int(present.sum())
-    if total:
-        counts = np.bincount(codes[present])
-        out[present] = np.maximum(counts[codes[present]] - 1, 1) / max(total - 1, 1)
-    return out
+    present = np.flatnonzero(codes >= 0)
+    if not len(present):
+        return out, 1.0
+    width = np.int64(codes.max() + 1)
+    pairs = np.unique(owners[present].astype(np.int64) * width + codes[present])
+    counts = np.bincount(pairs % width, minlength=int(width)).astype(np.float64)
+    total = float(len(pairs))
+    out[present] = np.maximum(counts[codes[present]] - 1, 1) / max(total - 1, 1.0)
+    held = counts[counts > 0]
+    # The average of the per-record shares (floored alike), so that an average value's
+    # adjustment is zero even when nearly every value is unique.
+    chance = float((held * np.maximum(held - 1, 1)).sum() / max(total * (total - 1), 1.0))
+    return out, min(chance, 1.0)
 
 
-def agreement_chance(codes: np.ndarray) -> float:
-    """Return the chance two random records (both with a value) hold the same value."""
-    present = codes[codes >= 0]
-    if len(present) < 2:
-        return 1.0
-    counts = np.bincount(present).astype(np.float64)
-    total = float(len(present))
-    return float(max((counts * (counts - 1)).sum() / (total * (total - 1)), 1.0 / total**2))
+def name_owners(first_code: np.ndarray, last_code: np.ndarray) -> np.ndarray:
+    """Per record, a stand-in for the person: its (given, family) name, else the record.
+
+    Duplicates of one person share their name, so counting a value once per name counts
+    people, not records; namesakes collapse, which only makes common values look a little
+    rarer. Records lacking either name part stand for themselves.
+    """
+    n = len(first_code)
+    width = np.int64(last_code.max(initial=0) + 1)
+    named = (first_code >= 0) & (last_code >= 0)
+    full = np.where(named, first_code.astype(np.int64) * width + last_code, -1)
+    codes, _ = pd.factorize(full, use_na_sentinel=False)
+    result: np.ndarray = np.where(named, codes, n + np.arange(n)).astype(np.int64)
+    return result
 
 
 def value_counts(codes: np.ndarray) -> np.ndarray:
@@ -375,10 +405,10 @@ def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
         postcode_code=codes_of(postcode),
         city_code=codes_of(city),
     )
+    owners = name_owners(prepared.first_code, prepared.last_code)
     for name in ("first", "last", "email", "phone", "address"):
         codes = getattr(prepared, f"{name}_code")
-        prepared.tf[name] = frequencies(codes)
-        prepared.tf_base[name] = agreement_chance(codes)
+        prepared.tf[name], prepared.tf_base[name] = owner_frequencies(codes, owners)
         prepared.counts[name] = value_counts(codes)
     prepared.shared = shared_contacts(prepared)
     prepared.flags = {

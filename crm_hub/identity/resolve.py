@@ -24,7 +24,7 @@ from crm_hub.identity.clustering import ClusterResult, cluster
 from crm_hub.identity.comparisons import PairContext, comparison_names
 from crm_hub.identity.ids import IdMinter, content_ids
 from crm_hub.identity.overrides import Overrides
-from crm_hub.identity.profiles import fill_from_clusters
+from crm_hub.identity.profiles import counted_by_cluster, fill_from_clusters
 from crm_hub.identity.records import Prepared, prepare
 from crm_hub.identity.scoring import (
     FellegiSunter,
@@ -288,6 +288,17 @@ def resolve(
 
     chosen = np.flatnonzero(accepted)
     clusters = cluster_links(chosen, prob[chosen] + (fired[chosen] >= 0))
+    if tf is not None and settings.cluster_tf:
+        # Second pass: term frequencies counted per first-pass cluster (`counted_by_cluster`).
+        counted = counted_by_cluster(prepared, clusters.labels)
+        tf = tf_adjustments(model, levels, PairContext(counted, ctx.left, ctx.right, settings,
+                                                       ctx.cache), settings)  # fmt: skip
+        weights = match_weights(model, levels, tf)
+        prob = probability(weights)
+        wanted = (fired >= 0) | (prob >= settings.threshold)
+        accepted = wanted & (vetoed < 0)
+        chosen = np.flatnonzero(accepted)
+        clusters = cluster_links(chosen, prob[chosen] + (fired[chosen] >= 0))
     step("profiles")
     if settings.profile_pass:
         extra = _profile_links(prepared, candidates, model, clusters.labels, accepted, vetoed,
