@@ -4,7 +4,9 @@
 accepted or rejected, never lost). :class:`MapPool` runs it on worker processes, so a large
 backlog is mapped on every core while the stage writes the batches before it: the stage still
 writes each batch, in order, in its own transaction. A worker gets the raw JSON text and
-decodes it the way the store's driver would, so what it maps is what the stage would read.
+decodes it the way the store's driver would, so what it maps is what the stage would read; it
+hands back rows already bound for the store (JSON as text, times as the driver takes them), so
+the stage, a single process that every batch passes through, only writes them.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from sqlalchemy import URL, Dialect
 
 from crm_hub.errors import BadRecordError
 from crm_hub.logging import get_logger
 from crm_hub.mapping.apply import FieldError, StreamPlan, compile_mapping, map_record
 from crm_hub.mapping.apply import reject as make_rejection
 from crm_hub.mapping.spec import LoadedMapping
-from crm_hub.store.canonical import RawItem, RawRow, row_values
+from crm_hub.store.canonical import RawItem, RawRow, decode_values, encode_values, row_values
 from crm_hub.store.rejected import Rejection
 
 __all__ = ["Batch", "MapPool", "gc_paused", "map_items"]
@@ -36,17 +39,27 @@ log = get_logger(__name__)
 class Batch:
     """One batch's outcome, ready to write in one transaction.
 
-    Canonical rows are in ``rows`` (by table, then source id), or, from a worker process, in
-    ``values`` as the lists ``crm_hub.store.canonical.upsert_values`` takes.
+    Canonical rows are in ``rows`` (by table, then source id); from a worker process, in
+    ``encoded``, as lists bound for the store (``crm_hub.store.canonical.encode_values``, one
+    per source id); :meth:`decode` turns those into ``values``, the plain lists
+    ``crm_hub.store.canonical.upsert_values`` takes, for checks that look into the rows.
     """
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, dict[str, Any]]] = {}
         self.values: dict[str, list[list[Any]]] = {}
+        self.encoded: dict[str, list[list[Any]]] = {}
         self.lines: dict[str, list[dict[str, Any]]] = {}
         self.rejections: list[Rejection] = []
         self.accepted: dict[str, list[str]] = {}
         self.deleted: list[int] = []
+
+    def decode(self, dialect: Dialect) -> None:
+        """Move the ``encoded`` rows to ``values``, decoded (a rare path: erasures, echoes)."""
+        for table, values in self.encoded.items():
+            decode_values(dialect, table, values)
+            self.values.setdefault(table, []).extend(values)
+        self.encoded = {}
 
 
 @contextmanager
@@ -121,7 +134,9 @@ def _map_items(
 
 # --- worker processes -------------------------------------------------------------------------
 
-_worker: tuple[dict[str, StreamPlan], LoadedMapping, str, Callable[[str], Any]] | None = None
+# plans, mapping, source, payload decoder, the store's dialect (to bind rows for it)
+_Worker = tuple[dict[str, StreamPlan], LoadedMapping, str, Callable[[str], Any], Dialect]
+_worker: _Worker | None = None
 
 
 def _decoder(dialect: str) -> Callable[[str], Any]:
@@ -136,9 +151,10 @@ def _decoder(dialect: str) -> Callable[[str], Any]:
     return sqlite_loads
 
 
-def _start_worker(mapping: LoadedMapping, source: str, dialect: str) -> None:
+def _start_worker(mapping: LoadedMapping, source: str, driver: str) -> None:
     global _worker
-    _worker = (compile_mapping(mapping), mapping, source, _decoder(dialect))
+    dialect = URL.create(driver).get_dialect()()
+    _worker = (compile_mapping(mapping), mapping, source, _decoder(dialect.name), dialect)
     gc.enable()  # forked from a stage that paused it
     gc.freeze()  # what the worker inherited lives as long as it: the collector skips it
 
@@ -148,7 +164,7 @@ def _map_rows(rows: list[RawRow]) -> bytes:
     (:meth:`MapPool.result`) with the collector paused, not by the pool's result thread."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         raise RuntimeError("map worker not started")
-    plans, mapping, source, loads = _worker
+    plans, mapping, source, loads, dialect = _worker
     with gc_paused():
         items = [
             RawItem(raw_id, stream, key, None if deleted else loads(text), deleted, seq)
@@ -156,7 +172,9 @@ def _map_rows(rows: list[RawRow]) -> bytes:
         ]
         batch = _map_items(items, plans, source, mapping)
         for table, by_id in batch.rows.items():  # lists pickle faster than dicts
-            batch.values[table] = [row_values(table, row) for row in by_id.values()]
+            values = [row_values(table, row) for row in by_id.values()]
+            encode_values(dialect, table, values)
+            batch.encoded[table] = values
         batch.rows = {}
         return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -173,12 +191,12 @@ class MapPool:
     writes them in the order it submitted them.
     """
 
-    def __init__(self, mapping: LoadedMapping, source: str, dialect: str, workers: int) -> None:
+    def __init__(self, mapping: LoadedMapping, source: str, driver: str, workers: int) -> None:
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context(_START),
             initializer=_start_worker,
-            initargs=(mapping, source, dialect),
+            initargs=(mapping, source, driver),
         )
 
     def submit(self, rows: list[RawRow]) -> Future[bytes]:

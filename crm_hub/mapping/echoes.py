@@ -85,10 +85,11 @@ def suppress_echoes(conn: Connection, source: str, batch: Batch) -> int:
     Runs in the map stage's write transaction, before the rows are written. Returns how many
     records were echoes only.
     """
-    if not (batch.rows.get(_TABLE) or batch.values.get(_TABLE)):
+    if not (batch.rows.get(_TABLE) or batch.values.get(_TABLE) or batch.encoded.get(_TABLE)):
         return 0
     if not _hub_writes_to(conn, source):
         return 0
+    batch.decode(conn.dialect)  # worker-made rows, bound for the store: read them
     rows = _customer_rows(batch)
     written = _written(conn, source, [r for r in rows if r.get("email")])
     matched = [r for r in rows if r.get("email") and value_hash(r["email"]) in written]

@@ -66,6 +66,7 @@ def drop_erased(conn: Connection, source: str, batch: Batch) -> int:
     """
     if not any_tombstones(conn):
         return 0
+    batch.decode(conn.dialect)  # worker-made rows, bound for the store: read them
     rows = _rows(batch)
     keys: dict[tuple[str, str], list[str]] = {}
     for table, row in rows:

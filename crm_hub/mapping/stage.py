@@ -13,8 +13,9 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Sized
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -39,6 +40,7 @@ from crm_hub.store.canonical import (
     replace_order_lines,
     save_watermark,
     upsert_canonical,
+    upsert_encoded,
     upsert_values,
 )
 from crm_hub.store.engine import Store
@@ -145,8 +147,11 @@ def _write(
         for table, by_id in batch.rows.items():
             upsert_canonical(conn, table, list(by_id.values()), common)
             result.tables[table] = result.tables.get(table, 0) + len(by_id)
-        for table, values in batch.values.items():  # prepared by a worker process
+        for table, values in batch.values.items():  # a worker's, decoded by a check above
             upsert_values(conn, table, values, common)
+            result.tables[table] = result.tables.get(table, 0) + len(values)
+        for table, values in batch.encoded.items():  # bound by a worker process
+            upsert_encoded(conn, table, values, common)
             result.tables[table] = result.tables.get(table, 0) + len(values)
         if batch.lines:
             lines = [line for order in batch.lines.values() for line in order]
@@ -220,7 +225,7 @@ def map_source(
             batch = _map_items(items, plans, name, mapping)
             mark = Watermark(items[-1].change_seq, items[-1].id, mapping.digest)
             if processes > 1 and batch_size >= PARALLEL_FROM and len(items) == batch_size:
-                with MapPool(mapping, name, store.dialect, processes) as pool:
+                with MapPool(mapping, name, store.engine.url.drivername, processes) as pool:
                     _map_on_pool(pool, run, mark, batch_size, processes + 1, items, batch)
                 break
             run.commit(len(items), batch, mark)
@@ -290,12 +295,51 @@ def _map_on_pool(
                 pending.append((pool.submit(rows), len(rows), reader.mark))
 
     read_ahead()
-    run.commit(len(first), mapped, mark)
-    while pending:
-        future, read, batch_mark = pending.popleft()
-        with gc_paused():
-            read_ahead()
-        run.commit(read, pool.result(future), batch_mark)
+    with _Writer(background=not _in_memory(run.store)) as writer:
+        writer.write(partial(run.commit, len(first), mapped, mark))
+        while pending:
+            future, read, batch_mark = pending.popleft()
+            with gc_paused():
+                read_ahead()
+            writer.write(partial(run.commit, read, pool.result(future), batch_mark))
+
+
+class _Writer:
+    """Commits batches in order on one thread (``with _Writer() as writer``).
+
+    Reading the next batch and loading it from its worker overlap the store's work on the
+    last one (SQLite syncing its log, PostgreSQL upserting): the driver lets go of the GIL
+    meanwhile. One commit runs at a time and the next batch waits for it, so a failed commit
+    stops everything after it, and its error is raised by the next :meth:`write` or on exit.
+    Without ``background`` (an in-memory SQLite store: one connection per thread, so another
+    thread would see another database), commits run in the caller's thread.
+    """
+
+    def __init__(self, *, background: bool) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="map-writer")
+        self._background = background
+        self._last: Future[None] | None = None
+
+    def write(self, commit: Callable[[], None]) -> None:
+        if not self._background:
+            commit()
+            return
+        if self._last is not None:
+            self._last.result()
+        self._last = self._thread.submit(commit)
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._thread.shutdown(wait=True)  # a commit under way ends (or fails) as a whole
+        if kind is None and self._last is not None:
+            self._last.result()
+
+
+def _in_memory(store: Store) -> bool:
+    url = store.engine.url
+    return store.dialect == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def map_all(

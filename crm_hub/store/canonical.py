@@ -9,16 +9,22 @@ Canonical upserts are the map stage's bulk write, so they skip SQLAlchemy's per-
 statement is compiled once per table and dialect, values go through the columns' own bind
 processors (exactly what SQLAlchemy would send), then SQLite gets one ``executemany`` and
 PostgreSQL a ``COPY`` into a temporary table and one ``INSERT ... SELECT ... ON CONFLICT``.
+Binding needs no connection (:func:`encode_values`), so the map stage's worker processes do it
+and its single writer only writes (:func:`upsert_encoded`). JSON columns are bound as text by
+orjson on both dialects (on PostgreSQL in the order and form ``json.dumps`` would give, less
+its spaces).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Column,
     Connection,
@@ -35,9 +41,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.types import TypeEngine
 
 from crm_hub.store.schema import (
     CANONICAL_TABLES,
+    JsonDocument,
     UtcDateTime,
     map_watermarks,
     order_lines,
@@ -49,6 +57,9 @@ __all__ = [
     "RawItem",
     "RawRow",
     "Watermark",
+    "decode_values",
+    "encode_values",
+    "json_text",
     "load_watermark",
     "mark_deleted",
     "read_raw_batch",
@@ -57,6 +68,7 @@ __all__ = [
     "row_values",
     "save_watermark",
     "upsert_canonical",
+    "upsert_encoded",
     "upsert_values",
 ]
 
@@ -204,20 +216,45 @@ def upsert_values(
     if not values:
         return
     bulk = _bulk(conn.dialect, CANONICAL_TABLES[table])
-    for name, value in (common or {}).items():
-        index = bulk.index[name]
-        for row in values:
-            row[index] = value
-    keys = {(row[0], row[1]) for row in values}  # source, source_id: the first two columns
-    if bulk.dialect == "postgresql" and (len(values) < _COPY_FROM or len(keys) < len(values)):
-        # few rows (a temporary table costs more), or one key twice (one INSERT ... SELECT
-        # cannot update a row twice; executemany lets the last one win)
-        full = [dict(zip(bulk.columns, row, strict=True)) for row in values]
-        update = [c for c in bulk.columns if c not in _KEYS]
-        upsert(conn, bulk.target, full, keys=list(_KEYS), update=update)
-        return
     bulk.process(values)
-    bulk.write(conn, values)
+    unique = len({(row[0], row[1]) for row in values}) == len(values)  # source, source_id
+    bulk.write(conn, values, bulk.common(common), unique=unique)
+
+
+def encode_values(dialect: Dialect, table: str, values: list[list[Any]]) -> None:
+    """Bind rows made by :func:`row_values` for ``dialect``, in place, as :func:`upsert_values`
+    would (no connection needed: the map stage's worker processes do it)."""
+    _bulk(dialect, CANONICAL_TABLES[table]).process(values)
+
+
+def decode_values(dialect: Dialect, table: str, values: list[list[Any]]) -> None:
+    """Undo :func:`encode_values` in place: each value as the store reads it back (JSON
+    decoded, times as aware UTC datetimes), for checks that look into a batch before it is
+    written."""
+    _bulk(dialect, CANONICAL_TABLES[table]).unprocess(values)
+
+
+def upsert_encoded(
+    conn: Connection, table: str, values: list[list[Any]], common: dict[str, Any] | None = None
+) -> None:
+    """:func:`upsert_values` for rows bound by :func:`encode_values`: written as they are.
+
+    Each ``(source, source_id)`` must occur once (a mapped batch keeps the last version of a
+    record); ``common`` columns are bound here, once.
+    """
+    if values:
+        bulk = _bulk(conn.dialect, CANONICAL_TABLES[table])
+        bulk.write(conn, values, bulk.common(common), unique=True)
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text on PostgreSQL: what ``json.dumps`` writes (key order, non-text
+    keys as text), compact, by orjson; ``json.dumps`` itself for what orjson refuses (an
+    integer past 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 _KEYS = ("source", "source_id")
@@ -241,14 +278,29 @@ class _Bulk:
         self.columns = list(_columns(target.name))
         self.index = {name: i for i, name in enumerate(self.columns)}
         types = [target.c[name].type for name in self.columns]
-        processors = [
-            (i, t.dialect_impl(dialect).bind_processor(dialect)) for i, t in enumerate(types)
-        ]
+        self.binders = {
+            name: _binder(dialect, kind) for name, kind in zip(self.columns, types, strict=True)
+        }
         # a datetime column repeats its values (mapped_at in every row): process each once
-        self.processors = [
-            (i, p, isinstance(types[i], UtcDateTime)) for i, p in processors if p is not None
+        self.processors: list[tuple[int, Coder, bool]] = []
+        for i, name in enumerate(self.columns):
+            process = self.binders[name]
+            if process is not None:
+                self.processors.append((i, process, isinstance(types[i], UtcDateTime)))
+        self.decoders = [
+            (i, _unbinder(dialect, types[i])) for i, _process, _repeats in self.processors
         ]
         update = [c for c in self.columns if c not in _KEYS]
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(target)
+        upsert_sql = insert.on_conflict_do_update(
+            index_elements=list(_KEYS), set_={c: insert.excluded[c] for c in update}
+        )
+        compiled = upsert_sql.compile(dialect=dialect, column_keys=self.columns)
+        self.positional = compiled.positional
+        names = compiled.positiontup if self.positional else compiled.params
+        if list(names or ()) != self.columns:
+            raise AssertionError(f"unexpected parameters for {target.name}")
+        self.sql = str(compiled)
         if self.dialect == "postgresql":
             self.temporary = Table(
                 f"map_upsert_{target.name}",
@@ -256,19 +308,10 @@ class _Bulk:
                 *(Column(name, target.c[name].type) for name in self.columns),
                 prefixes=["TEMPORARY"],
             )
-            insert = postgresql.insert(target).from_select(self.columns, select(*self.temporary.c))
-            self.statement: Any = insert.on_conflict_do_update(
-                index_elements=list(_KEYS), set_={c: insert.excluded[c] for c in update}
+            copied = postgresql.insert(target).from_select(self.columns, select(*self.temporary.c))
+            self.statement: Any = copied.on_conflict_do_update(
+                index_elements=list(_KEYS), set_={c: copied.excluded[c] for c in update}
             )
-        else:
-            plain = sqlite.insert(target)
-            upsert_sql = plain.on_conflict_do_update(
-                index_elements=list(_KEYS), set_={c: plain.excluded[c] for c in update}
-            )
-            compiled = upsert_sql.compile(dialect=dialect, column_keys=self.columns)
-            if list(compiled.positiontup or ()) != self.columns:
-                raise AssertionError(f"unexpected parameter order for {target.name}")
-            self.sql = str(compiled)
 
     def process(self, values: list[list[Any]]) -> None:
         """Apply the columns' bind processors in place: what SQLAlchemy would send."""
@@ -285,14 +328,48 @@ class _Bulk:
                 for row in values:
                     row[index] = process(row[index])
 
-    def write(self, conn: Connection, values: list[list[Any]]) -> None:
-        if self.dialect != "postgresql":
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.executemany(self.sql, values)
-            finally:
-                cursor.close()
+    def unprocess(self, values: list[list[Any]]) -> None:
+        """Undo :meth:`process` in place (see :func:`decode_values`)."""
+        for index, decode in self.decoders:
+            for row in values:
+                value = row[index]
+                if value is not None:
+                    row[index] = decode(value)
+
+    def common(self, common: dict[str, Any] | None) -> list[tuple[int, Any]]:
+        """Columns with one value for every row, bound: (position, value)."""
+        found = []
+        for name, value in (common or {}).items():
+            process = self.binders[name]
+            found.append((self.index[name], value if process is None else process(value)))
+        return found
+
+    def write(
+        self, conn: Connection, values: list[list[Any]], common: list[tuple[int, Any]], *,
+        unique: bool,
+    ) -> None:  # fmt: skip
+        """Upsert bound rows; ``unique``: no ``(source, source_id)`` twice among them."""
+        for index, value in common:
+            for row in values:
+                row[index] = value
+        if self.dialect == "postgresql" and unique and len(values) >= _COPY_FROM:
+            self._copy(conn, values)
             return
+        # SQLite; or few rows (a temporary table costs more), or one key twice (one
+        # INSERT ... SELECT cannot update a row twice; executemany lets the last one win)
+        driver: Any = conn.connection.driver_connection
+        cursor = driver.cursor()
+        try:
+            if self.positional:
+                cursor.executemany(self.sql, values)
+            else:
+                cursor.executemany(
+                    self.sql, [dict(zip(self.columns, row, strict=True)) for row in values]
+                )
+        finally:
+            cursor.close()
+
+    def _copy(self, conn: Connection, values: list[list[Any]]) -> None:
         from psycopg import sql
 
         conn.execute(CreateTable(self.temporary))
@@ -307,6 +384,38 @@ class _Bulk:
                 write_row(row)
         conn.execute(self.statement)
         conn.execute(DropTable(self.temporary))
+
+
+Coder = Callable[[Any], Any]
+
+
+def _binder(dialect: Dialect, kind: TypeEngine[Any]) -> Coder | None:
+    """A column's bind processor; JSON as text on PostgreSQL too (COPY takes it as it is)."""
+    if isinstance(kind, JsonDocument) and dialect.name == "postgresql":
+        return _none_or(json_text)
+    process: Coder | None = kind.dialect_impl(dialect).bind_processor(dialect)
+    return process
+
+
+def _unbinder(dialect: Dialect, kind: TypeEngine[Any]) -> Coder:
+    """The inverse of :func:`_binder` (for a value that is not None)."""
+    if isinstance(kind, JsonDocument):
+        return json.loads
+    if dialect.name == "postgresql":  # binding there keeps Python values: undone as it is
+        return _same
+    process: Coder | None = kind.dialect_impl(dialect).result_processor(dialect, None)
+    return _same if process is None else process
+
+
+def _none_or(process: Coder) -> Coder:
+    def bind(value: Any) -> Any:
+        return None if value is None else process(value)
+
+    return bind
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 _MISSING = object()

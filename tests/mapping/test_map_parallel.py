@@ -6,6 +6,9 @@ import gc
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -130,12 +133,16 @@ def test_workers_write_what_one_process_writes_batch_by_batch(
 
 
 def _hub(write_project: Callable[..., Path]) -> HubConfig:
+    return load_config(_hub_file(write_project))
+
+
+def _hub_file(write_project: Callable[..., Path]) -> Path:
     sources = "".join(
         f"  {name}:\n    type: file\n    path: none.jsonl\n    stream: members\n"
         f"    primary_key: [id]\n    mapping: mappings/members.yaml\n"
         for name in ("one", "many")
     )
-    return load_config(write_project(sources, {"mappings/members.yaml": MAPPING}))
+    return write_project(sources, {"mappings/members.yaml": MAPPING})
 
 
 def test_a_failed_write_mid_backlog_loses_and_duplicates_nothing(
@@ -184,5 +191,41 @@ def test_a_worker_dying_mid_backlog_loses_and_duplicates_nothing(
     monkeypatch.setattr(batches, "row_values", real_values)
     rest = map_source(store, hub, "many", batch_size=1_000, workers=2)
     assert rest.read == 3_500  # the first batch (mapped in this process) was committed
+    assert rest.accepted + rest.rejected == rest.read
+    assert dump(store, "many") == dump(store, "one")
+
+
+# Maps "many" on two workers, printing each committed batch's count; the test kills it.
+KILLED_MAP = """
+import sys
+from crm_hub.config import load_config
+from crm_hub.mapping import map_source
+from crm_hub.store import open_store
+config = load_config(sys.argv[1])
+map_source(open_store(config.store), config, "many", batch_size=1_000, workers=2,
+           on_progress=lambda r: print(r.read, flush=True))
+"""
+
+
+def test_a_killed_map_loses_and_duplicates_nothing(
+    store: Store, write_project: Callable[..., Path]
+) -> None:
+    hub_file = _hub_file(write_project)
+    hub = load_config(hub_file)
+    for source in ("one", "many"):
+        land(store, source, 0, 9_500)
+    map_source(store, hub, "one", batch_size=1_000, workers=1)
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_MAP, str(hub_file)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    ) as child:  # fmt: skip
+        assert child.stdout is not None
+        committed = [child.stdout.readline(), child.stdout.readline()]
+        os.killpg(child.pid, signal.SIGKILL)  # the writer and its workers, mid-backlog
+
+    rest = map_source(store, hub, "many", batch_size=1_000, workers=2)
+
+    assert committed == ["1000\n", "2000\n"]
+    assert 0 < rest.read <= 9_500 - 2_000  # from the last committed batch on
     assert rest.accepted + rest.rejected == rest.read
     assert dump(store, "many") == dump(store, "one")
