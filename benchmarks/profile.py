@@ -1,18 +1,25 @@
 """Traits (+ segments) at scale: full computation, then an incremental one after 1,000 changes.
 
 python benchmarks/profile.py [--masters 1000000] [--orders 10000000] [--skip-pg] [--skip-sqlite]
+    [--cache DIR [--generate-only]]
 
-Generates masters, source customers (10% also in a newsletter source, same master), orders
-(skewed: a few regulars order a lot; 10% of masters never order; 3% refunded, 2% cancelled,
-2% in EUR), 1-2 lines each, invoices with payments and newsletter events directly into the
-store with bulk inserts (COPY on PostgreSQL), then times:
+Generates masters, profiles (a home branch; 80% with an e-mail), source customers (10% also
+in a newsletter source, same master), orders (skewed: a few regulars order a lot; 10% of
+masters never order; 3% refunded, 2% cancelled, 2% in EUR), 1-2 lines each, invoices with
+payments and newsletter events directly into the store with bulk inserts (COPY on
+PostgreSQL), then times:
 
-- full: ``compute_traits(full=True)`` + the segments step, target <= 120 s;
+- full: ``compute_traits(full=True)`` + the first evaluation of the project template's
+  segments (``crm_hub/templates/project/mappings/segments.yaml``: birthdays this week, lapsed
+  regulars, high value, owes money, new this month, newsletter by branch), target <= 120 s;
 - incremental: 1,000 customers' orders re-mapped (new total, newer raw_change_seq), then
-  ``compute_traits()`` + the segments step, target <= 5 s.
+  ``compute_traits()`` + the segments again (incremental), target <= 5 s.
 
-Prints a table and a ``RESULT`` line. The segments step is a hook (``segments_step``): it
-does nothing until the segments stage joins the benchmark.
+``--cache DIR`` keeps the generated store (SQLite: a file in DIR; PostgreSQL: a schema named
+after the size) and reuses it next time after emptying what the timed stages write (traits,
+segments, their state): generating 10 M orders takes longer than computing them.
+
+Prints a table and a ``RESULT`` line.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ import pandas as pd
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+from crm_hub.config.models import HubConfig  # noqa: E402
 from crm_hub.profile.traits import compute_traits  # noqa: E402
+from crm_hub.segments import evaluate_segments, load_segments  # noqa: E402
 from crm_hub.store import Store, open_store  # noqa: E402
 from crm_hub.store.raw import next_change_seq  # noqa: E402
 
@@ -45,16 +54,19 @@ PRODUCTS = [f"item {i:02d}" for i in range(60)]
 CATEGORIES = ["coffee", "tea", "bakery", "breakfast", "lunch", "drinks"]
 LINEAGE = {"deleted": False, "stream": "bench", "raw_id": 1, "raw_change_seq": 1}
 STAMP = "2026-06-15 06:00:00.000000"
+SEGMENTS = Path(__file__).parents[1] / "crm_hub/templates/project/mappings/segments.yaml"
+# What the timed stages write: emptied before a cached store is reused.
+DERIVED = ("traits", "segment_memberships", "segment_history", "segments")
+DERIVED_STATE = ("traits_watermark", "traits_model")
+GENERATE_ONLY = False  # --generate-only
 
 
-def segments_step(store: Store, today: date) -> float:
-    """HOOK for the segments stage: evaluate every segment after the traits; seconds taken.
-
-    Replace the body with ``evaluate_segments(store, config, today=today)`` (and a
-    segments.yaml) when that stage is benchmarked together with the traits.
-    """
-    del store, today
-    return 0.0
+def segments_step(store: Store, today: date) -> tuple[float, int]:
+    """Evaluate the template's segments after the traits: seconds taken, members in all."""
+    hub = HubConfig(base_dir=SEGMENTS.parent, segments=SEGMENTS.name)
+    started = time.perf_counter()
+    result = evaluate_segments(store, hub, today=today, definitions=load_segments(SEGMENTS))
+    return time.perf_counter() - started, sum(s.members for s in result.segments)
 
 
 def _stamps(epochs: np.ndarray) -> pd.Series:
@@ -73,6 +85,18 @@ def generate(masters: int, orders: int, seed: int = 7) -> Iterator[tuple[str, pd
                 "status": "active",
                 "member_count": 1,
                 "created_at": STAMP,
+                "updated_at": STAMP,
+                "change_seq": 1,
+            }
+        ),
+    )
+    yield (
+        "profiles",
+        pd.DataFrame(
+            {
+                "master_id": ids,
+                "email": np.where(rng.random(masters) < 0.8, "p" + ids + "@example.com", None),
+                "branch": np.array(BRANCHES)[rng.integers(0, len(BRANCHES), masters)],
                 "updated_at": STAMP,
                 "change_seq": 1,
             }
@@ -202,38 +226,102 @@ def change_customers(store: Store, count: int, orders: int) -> None:
     ids = [f"o{i}" for i in range(0, orders, step)][:count]
     p = "%s" if store.dialect == "postgresql" else "?"
     with store.begin() as conn:
+        after = conn.exec_driver_sql("SELECT MAX(raw_change_seq) FROM orders").scalar() or 0
         cursor = conn.connection.driver_connection.cursor()
         cursor.executemany(
             f"UPDATE orders SET total = {p}, raw_change_seq = {p} "
             f"WHERE source = 'pos' AND source_id = {p}",
-            [("77.00" if store.dialect == "sqlite" else 77, 1_000 + i, oid)
+            [("77.00" if store.dialect == "sqlite" else 77, after + 1 + i, oid)
              for i, oid in enumerate(ids)],
         )  # fmt: skip
         cursor.close()
 
 
-def bench(name: str, url: str, masters: int, orders: int) -> dict[str, float]:
+def reset(store: Store) -> None:
+    """Empty what the timed stages wrote into a cached store."""
+    p = "%s" if store.dialect == "postgresql" else "?"
+    with store.begin() as conn:
+        for table in DERIVED:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        conn.exec_driver_sql(f"DELETE FROM identity_state WHERE name IN ({p}, {p})", DERIVED_STATE)
+        conn.exec_driver_sql("ANALYZE")
+
+
+def prepare(store: Store, name: str, masters: int, orders: int, cached: bool) -> float:
+    """Generate the data (seconds taken), or empty the derived tables of a cached store (0)."""
+    if cached:
+        print(f"{name}: reusing the cached {masters:,} masters, {orders:,} orders", flush=True)
+        reset(store)
+        return 0.0
+    print(f"{name}: generating {masters:,} masters, {orders:,} orders", flush=True)
+    return load(store, masters, orders)
+
+
+def bench(name: str, url: str, masters: int, orders: int, cached: bool) -> dict[str, float]:
     store = open_store(url)
     try:
-        print(f"{name}: generating {masters:,} masters, {orders:,} orders", flush=True)
-        loaded = load(store, masters, orders)
+        loaded = prepare(store, name, masters, orders, cached)
+        if GENERATE_ONLY:
+            return {"load": loaded, "full": 0.0, "incremental": 0.0}
         started = time.perf_counter()
         full = compute_traits(store, full=True, today=TODAY)
         full_traits = time.perf_counter() - started
-        full_segments = segments_step(store, TODAY)
+        full_segments, members = segments_step(store, TODAY)
         print(f"  full: {full.masters:,} masters, written {full.written:,}, CLV {full.clv_model}, "
-              f"phases {full.timings}", flush=True)  # fmt: skip
+              f"traits {full_traits:.1f} s, phases {full.timings}, "
+              f"segments {full_segments:.1f} s ({members:,} memberships)", flush=True)  # fmt: skip
         change_customers(store, 1_000, orders)
         started = time.perf_counter()
         inc = compute_traits(store, today=TODAY)
         inc_traits = time.perf_counter() - started
-        inc_segments = segments_step(store, TODAY)
+        inc_segments, members = segments_step(store, TODAY)
         print(f"  incremental: {inc.masters:,} masters, written {inc.written:,}, "
-              f"phases {inc.timings}", flush=True)  # fmt: skip
+              f"traits {inc_traits:.2f} s, phases {inc.timings}, "
+              f"segments {inc_segments:.2f} s", flush=True)  # fmt: skip
         return {"load": loaded, "full": full_traits + full_segments,
                 "incremental": inc_traits + inc_segments}  # fmt: skip
     finally:
         store.dispose()
+
+
+def run_sqlite(masters: int, orders: int, cache: Path | None) -> dict[str, float]:
+    if cache is None:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{Path(folder) / 'bench.db'}"
+            return bench("sqlite", url, masters, orders, cached=False)
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"profile_{masters}_{orders}.db"
+    cached = path.exists()
+    try:
+        return bench("sqlite", f"sqlite:///{path}", masters, orders, cached)
+    except BaseException:
+        if not cached:  # a half-generated store must not be reused
+            path.unlink(missing_ok=True)
+        raise
+
+
+def run_postgresql(masters: int, orders: int, cache: bool) -> dict[str, float]:
+    schema = f"bench_profile_{masters}_{orders}" if cache else f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        cached = (
+            conn.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+            ).fetchone()
+            is not None
+        )
+        if not cached:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    keep = False
+    try:
+        base = PG_DSN.replace("postgresql://", "postgresql+psycopg://", 1)
+        url = f"{base}?options=-csearch_path%3D{schema}"
+        result = bench("postgresql", url, masters, orders, cached)
+        keep = cache
+        return result
+    finally:
+        if not keep:
+            with psycopg.connect(PG_DSN, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def main() -> int:
@@ -242,23 +330,18 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--cache", type=Path, help="keep and reuse the generated stores")
+    parser.add_argument("--generate-only", action="store_true", help="fill --cache and stop")
     args = parser.parse_args()
+    global GENERATE_ONLY
+    GENERATE_ONLY = args.generate_only and args.cache is not None
     results: dict[str, dict[str, float]] = {}
     if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{Path(folder) / 'bench.db'}"
-            results["sqlite"] = bench("sqlite", url, args.masters, args.orders)
+        results["sqlite"] = run_sqlite(args.masters, args.orders, args.cache)
     if not args.skip_pg:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            base = PG_DSN.replace("postgresql://", "postgresql+psycopg://", 1)
-            url = f"{base}?options=-csearch_path%3D{schema}"
-            results["postgresql"] = bench("postgresql", url, args.masters, args.orders)
-        finally:
-            with psycopg.connect(PG_DSN, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        results["postgresql"] = run_postgresql(args.masters, args.orders, args.cache is not None)
+    if GENERATE_ONLY:
+        return 0
     full_target = 120 * args.orders / 10_000_000
     print(f"\n{'store':<12}{'load s':>10}{'full s':>10}{'incr s':>10}")
     ok = True

@@ -37,6 +37,11 @@ __all__ = [
 
 log = get_logger(__name__)
 
+# PostgreSQL: after a segment moved this many people, ANALYZE the membership tables. With the
+# statistics of an almost empty table, the planner walks every member of a segment instead of
+# the few changed people in the next (incremental) run.
+ANALYZE_AFTER = 10_000
+
 
 @dataclass(slots=True)
 class SegmentOutcome:
@@ -131,6 +136,10 @@ def _evaluate(
         with store.begin() as conn:
             diff = apply_unit(conn, unit, dialect=store.dialect, now=utcnow(), today=today,
                               run_id=result.run_id)  # fmt: skip
+        if store.dialect == "postgresql" and diff.entered + diff.exited >= ANALYZE_AFTER:
+            with store.begin() as conn:
+                conn.exec_driver_sql("ANALYZE segment_memberships")
+                conn.exec_driver_sql("ANALYZE segment_history")
         mode = "incremental" if unit.since is not None else "full"
         result.segments.append(
             SegmentOutcome(name, mode, diff.entered, diff.exited, sum(diff.members.values()),

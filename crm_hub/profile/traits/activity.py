@@ -124,26 +124,22 @@ def order_traits(orders: pd.DataFrame, main: pd.Series, n: int, today: int) -> p
     return out
 
 
-def line_traits(lines: pd.DataFrame, main: pd.Series, n: int) -> pd.DataFrame:
-    """favourite_items and spend_by_category per code 0..n-1."""
-    out = pd.DataFrame(index=pd.RangeIndex(n))
-    kind = lines["kind"].to_numpy()
-    named = lines[(kind == NORMAL) & lines["product"].notna()]
-    per_item = named.groupby(["code", "product"], as_index=False).size()
-    top = _ranked(per_item, "size", "product").groupby("code", sort=False).head(3)
-    out["favourite_items"] = _item_lists(top, n)
+def line_traits(
+    items: pd.DataFrame, categories: pd.DataFrame, main: pd.Series, n: int
+) -> pd.DataFrame:
+    """favourite_items and spend_by_category per code 0..n-1.
 
-    counts = lines[kind != REFUNDED]
-    currency = counts["currency"].fillna("").to_numpy()
-    in_main = counts[currency == main.reindex(counts["code"]).to_numpy()]
-    frame = pd.DataFrame(
-        {
-            "code": in_main["code"].to_numpy(),
-            "category": in_main["category"].fillna("uncategorised").to_numpy(),
-            "amount": to_fixed(in_main["amount"]),
-        }
-    )
-    per_category = frame.groupby(["code", "category"], as_index=False)["amount"].sum()
+    ``items``: per code its top 3 products (``n`` lines each) of normal orders; ``categories``:
+    fixed-point line spend per code, order currency and category (refunded orders left out,
+    refund records' lines negative), as the loader aggregates them.
+    """
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    top = _ranked(items.rename(columns={"n": "size"}), "size", "product")
+    out["favourite_items"] = _item_lists(top.groupby("code", sort=False).head(3), n)
+
+    currency = categories["currency"].fillna("").to_numpy()
+    in_main = categories[currency == main.reindex(categories["code"]).to_numpy()]
+    per_category = in_main.groupby(["code", "category"], as_index=False)["amount"].sum()
     out["spend_by_category"] = json_objects(
         per_category["code"],
         per_category["category"].astype(str),

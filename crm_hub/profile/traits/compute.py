@@ -42,7 +42,7 @@ def compute(
     main = main_currency(frames.orders)
     main = main.combine_first(invoice_currency(frames.invoices)) if n else main
     traits = order_traits(frames.orders, main, n, day)
-    traits = traits.join(line_traits(frames.lines, main, n))
+    traits = traits.join(line_traits(frames.items, frames.categories, main, n))
     owed = money_owed(frames.invoices, frames.payments, main, traits["_spend"], n, day)
     traits = traits.join(owed)
     traits = traits.join(person_traits(frames.customers, frames.profiles, n, today))

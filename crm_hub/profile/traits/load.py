@@ -3,9 +3,13 @@
 The masters to compute ("the scope") go into a temporary table with a dense integer ``code``
 per master; every read joins the canonical tables to it through ``master_links`` and returns
 the code, not the 28-character id, so a million masters and ten million orders travel as
-numbers. PostgreSQL sends each result with ``COPY (...) TO STDOUT`` (CSV, parsed by pandas);
-SQLite through its cursor. Times come back as UTC epoch seconds plus the source's offset in
-minutes; money as floats, turned into exact fixed-point integers (1/10,000) by the caller.
+numbers. The counted orders are joined to the scope once, into the temporary ``trait_orders``;
+order lines never travel one by one: SQL ranks each master's top 3 products and sums its line
+spend per currency and category (set-based, the same text on both databases), so Python gets
+a few rows per master instead of one per line. PostgreSQL sends each result with
+``COPY (...) TO STDOUT`` (CSV, parsed by pandas); SQLite through its cursor. Times come back
+as UTC epoch seconds plus the source's offset in minutes; money as floats, turned into exact
+fixed-point integers (1/10,000) by the caller (line spend arrives already summed in them).
 
 The SQL here is constant text: nothing from data or configuration is pasted into it.
 """
@@ -41,6 +45,8 @@ class _Dialect:
     epoch: str  # format with a column: UTC epoch seconds
     money: str  # format with a column: a float
     json_text: str  # format with a column and a dotted path: text
+    fixed: str  # format with a float expression: exact ten-thousandths (0 for null)
+    binary: str  # after a text in ORDER BY: compare code points (as Python sorts)
     date_days: str  # format with a date column: days since 1970-01-01
 
 
@@ -49,12 +55,16 @@ _SQLITE = _Dialect(
     money="CAST({} AS REAL)",
     json_text="json_extract({}, '$.{}')",
     date_days="CAST(julianday({}) - 2440587.5 AS INTEGER)",
+    fixed="CAST(ROUND(COALESCE({}, 0) * 10000) AS INTEGER)",
+    binary="",  # SQLite's BINARY collation already compares UTF-8 bytes
 )
 _POSTGRES = _Dialect(
     epoch="CAST(EXTRACT(EPOCH FROM {}) AS BIGINT)",
     money="CAST({} AS DOUBLE PRECISION)",
     json_text="json_extract_path_text({}, '{}')",
     date_days="({} - DATE '1970-01-01')",
+    fixed="CAST(ROUND(COALESCE({}, 0) * 10000) AS BIGINT)",
+    binary=' COLLATE "C"',
 )
 
 
@@ -120,7 +130,8 @@ class Frames:
     customers: pd.DataFrame
     profiles: pd.DataFrame
     orders: pd.DataFrame
-    lines: pd.DataFrame
+    items: pd.DataFrame  # the top 3 products per code, with their line counts
+    categories: pd.DataFrame  # fixed-point line spend per code, order currency and category
     invoices: pd.DataFrame
     payments: pd.DataFrame
     events: pd.DataFrame
@@ -134,15 +145,33 @@ def _join(table: str, on: str, links_first: bool) -> str:
     return f"{table} JOIN trait_links k ON {on}"
 
 
-def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, str]]]:
-    """Per frame: the SQL and its column dtypes (pandas names)."""
+def _orders_table(d: _Dialect, links_first: bool) -> str:
+    """The scope's counted orders (cancelled ones never count) with their code and ``kind``,
+    kept for the orders frame and the line aggregates, so orders are joined to links once."""
     status = "lower(COALESCE(o.status, ''))"
     kind = (
         f"CASE WHEN {d.money.format('o.total')} < 0 THEN 2 "
         f"WHEN {status} = 'refunded' THEN 1 ELSE 0 END"
     )
-    kept = f"NOT o.deleted AND {status} NOT IN {_CANCELLED}"
+    on = "k.source = o.source AND k.source_id = o.customer_source_id"
+    return (
+        f"CREATE TEMP TABLE trait_orders AS SELECT k.code, {kind} AS kind, o.source, "
+        f"o.source_id, o.branch, {d.epoch.format('o.placed_at')} AS placed, "
+        f"{_offset_minutes('o.placed_at_offset')} AS offset_min, o.currency, "
+        f"COALESCE({d.money.format('o.total')}, 0) AS total "
+        f"FROM {_join('orders o', on, links_first)} "
+        f"WHERE NOT o.deleted AND {status} NOT IN {_CANCELLED}"
+    )
+
+
+def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, str]]]:
+    """Per frame: the SQL and its column dtypes (pandas names)."""
     customer_key = "k.source = {0}.source AND k.source_id = {0}.customer_source_id"
+    lines = (
+        "trait_orders o JOIN order_lines l "
+        "ON l.source = o.source AND l.order_source_id = o.source_id"
+    )
+    category = _json(d, "l.attributes", "category")
     return {
         "customers": (
             "SELECT k.code, c.birth_year, c.birth_month, c.birth_day, "
@@ -166,24 +195,26 @@ def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, s
              "birth_day": "Int64"},
         ),
         "orders": (
-            f"SELECT k.code, {kind} AS kind, o.branch, "
-            f"{d.epoch.format('o.placed_at')} AS placed, "
-            f"{_offset_minutes('o.placed_at_offset')} AS offset_min, o.currency, "
-            f"COALESCE({d.money.format('o.total')}, 0) AS total "
-            f"FROM {_join('orders o', customer_key.format('o'), links_first)} WHERE {kept}",
+            "SELECT code, kind, branch, placed, offset_min, currency, total FROM trait_orders",
             {"code": "int64", "kind": "int8", "branch": "object", "placed": "Int64",
              "offset_min": "int64", "currency": "object", "total": "float64"},
         ),
-        "lines": (
-            f"SELECT k.code, {kind} AS kind, o.currency, l.product, "
-            f"{_json(d, 'l.attributes', 'category')} AS category, "
-            f"COALESCE({d.money.format('l.amount')}, 0) AS amount "
-            f"FROM {_join('orders o', customer_key.format('o'), links_first)} "
-            f"{'CROSS ' if links_first else ''}JOIN order_lines l "
-            "ON l.source = o.source AND l.order_source_id = o.source_id "
-            f"WHERE {kept}",
-            {"code": "int64", "kind": "int8", "currency": "object", "product": "object",
-             "category": "object", "amount": "float64"},
+        # Lines arrive aggregated (a master has many lines, but 3 favourites and a few
+        # categories): the top 3 products of normal orders ranked in SQL, and the fixed-point
+        # spend per order currency and category of lines not refunded.
+        "items": (
+            "SELECT code, product, n FROM (SELECT code, product, n, ROW_NUMBER() OVER "
+            f"(PARTITION BY code ORDER BY n DESC, product{d.binary}) AS rank FROM ("
+            f"SELECT o.code, l.product, COUNT(*) AS n FROM {lines} "
+            "WHERE o.kind = 0 AND l.product IS NOT NULL "
+            "GROUP BY o.code, l.product) g) r WHERE rank <= 3",
+            {"code": "int64", "product": "object", "n": "int64"},
+        ),
+        "categories": (
+            f"SELECT o.code, o.currency, COALESCE({category}, 'uncategorised') AS category, "
+            f"SUM({d.fixed.format(d.money.format('l.amount'))}) AS amount FROM {lines} "
+            f"WHERE o.kind <> 1 GROUP BY o.code, o.currency, COALESCE({category}, 'uncategorised')",
+            {"code": "int64", "currency": "object", "category": "object", "amount": "int64"},
         ),
         "invoices": (
             "SELECT k.code, i.source, i.source_id, i.currency, "
@@ -245,6 +276,16 @@ def _read(conn: Connection, sql: str, dtypes: dict[str, str]) -> pd.DataFrame:
 def load_frames(conn: Connection, master_ids: list[str], *, few: bool = False) -> Frames:
     """Read every input of the scope prepared by ``prepare_scope`` (``few``: a small scope)."""
     dialect = _POSTGRES if conn.dialect.name == "postgresql" else _SQLITE
-    queries = _queries(dialect, links_first=few and dialect is _SQLITE)
+    links_first = few and dialect is _SQLITE
+    table = "trait_orders" if dialect is _POSTGRES else "temp.trait_orders"
+    if dialect is _POSTGRES:
+        # Sorts and hash aggregates of millions of rows stay in memory for this transaction.
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    conn.exec_driver_sql(_orders_table(dialect, links_first))
+    if dialect is _POSTGRES:
+        conn.exec_driver_sql("ANALYZE trait_orders")
+    queries = _queries(dialect, links_first)
     frames = {name: _read(conn, sql, dtypes) for name, (sql, dtypes) in queries.items()}
+    conn.exec_driver_sql(f"DROP TABLE {table}")
     return Frames(master_ids=master_ids, **frames)

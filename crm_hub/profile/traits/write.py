@@ -34,9 +34,21 @@ def _texts(values: pd.Series, convert: Any) -> pd.Series:
     return pd.Series(out, index=values.index, dtype="object")
 
 
-def _timestamp_text(epochs: pd.Series) -> pd.Series:
-    text = pd.to_datetime(epochs.astype("int64"), unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
-    return text + ".000000"
+_MICROS = np.frombuffer(".000000".encode("utf-32-le"), dtype=np.uint32)
+
+
+def _timestamp_text(epochs: pd.Series) -> np.ndarray[Any, Any]:
+    """Epoch seconds → '2026-06-15 06:00:00.000000' (years 0001-9999).
+
+    numpy's ISO text with its 'T' patched in place, code points as uint32: twice as fast as
+    ``strftime``, which mattered at a million rows and three timestamp traits.
+    """
+    iso = np.datetime_as_string(epochs.to_numpy("int64").astype("datetime64[s]"), unit="s")
+    codes = np.empty((len(iso), 26), dtype=np.uint32)
+    codes[:, :19] = iso.astype("<U19").view(np.uint32).reshape(-1, 19)
+    codes[:, 10] = ord(" ")
+    codes[:, 19:] = _MICROS
+    return codes.view("<U26").ravel().astype(object)
 
 
 def _as_text(values: pd.Series) -> pd.Series:

@@ -1,0 +1,28 @@
+"""A full run's starting watermark: per canonical table and source, the highest raw_change_seq.
+
+The stage finds the sources by index hops and each one's highest sequence from the top of the
+raw_change_seq index; the answer must be what a plain GROUP BY over every row says.
+"""
+
+from __future__ import annotations
+
+from crm_hub.profile.traits.stage import _CUSTOMER_KEY, _canonical_marks
+from crm_hub.store import Store
+from tests.traits.conftest import Fixture
+
+
+def test_full_run_watermark_is_each_sources_highest_sequence(store: Store, people: Fixture) -> None:
+    with store.read() as conn:
+        marks = _canonical_marks(conn)
+        expected = {
+            table: {
+                str(source): int(seq)
+                for source, seq in conn.exec_driver_sql(
+                    f"SELECT source, MAX(raw_change_seq) FROM {table} GROUP BY source"
+                )
+            }
+            for table in _CUSTOMER_KEY
+        }
+    assert marks == expected
+    assert set(marks["orders"]) == {"pos", "web"}  # the fixture's two till/shop sources
+    assert set(marks["source_customers"]) == {"books", "news", "pos", "web"}
