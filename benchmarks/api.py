@@ -1,11 +1,12 @@
 """Read API under load: 50 concurrent clients on loopback against uvicorn worker processes.
 
 python benchmarks/api.py [--masters 1000000] [--clients 50] [--seconds 30] [--workers 2]
+                         [--store-url postgresql+psycopg://postgres@127.0.0.1:5432/crm_hub_bench]
 
 Builds (once; cached under --cache, default /tmp/crm-hub-bench-api) a SQLite store of N active
 masters with profiles, traits, one source record and link each, and an online-matching model.
-Starts the API as a deployment would: ``uvicorn --factory crm_hub.api.asgi:app_from_config
---workers W`` in its own processes. This process is the load generator: N keep-alive
+Starts the API as a deployment would: ``crm-hub serve --workers W`` (uvicorn worker
+processes). This process is the load generator: N keep-alive
 connections (asyncio, raw HTTP/1.1, so the generator spends little of the shared CPU), each
 sending its next request as soon as the last answer arrived (a closed loop). Phases:
 
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,6 +42,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
+from sqlalchemy import func, select
 
 from crm_hub.api.tokens import create_token
 from crm_hub.identity.comparisons import comparison, comparison_names
@@ -98,12 +100,8 @@ def prior_model() -> FellegiSunter:
     return FellegiSunter(names, m, u, [x.copy() for x in u], 0.001)
 
 
-def build_store(path: Path, count: int) -> None:
-    """Fill a new SQLite file with ``count`` people; written aside and renamed when complete."""
-    partial = path.with_suffix(".partial")
-    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-        leftover.unlink(missing_ok=True)
-    store = open_store(f"sqlite:///{partial}")
+def fill(store: Store, count: int) -> None:
+    """Insert ``count`` people and the online-matching model into an empty store."""
     started = time.perf_counter()
     for first in range(0, count, BATCH):
         with store.begin() as conn:
@@ -114,12 +112,22 @@ def build_store(path: Path, count: int) -> None:
     with store.begin() as conn:
         save_model(conn, prior_model())
         conn.exec_driver_sql("ANALYZE")
+    print(f"built {count:,} people in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def build_store(path: Path, count: int) -> None:
+    """Fill a new SQLite file with ``count`` people; written aside and renamed when complete."""
+    partial = path.with_suffix(".partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
+    store = open_store(f"sqlite:///{partial}")
+    fill(store, count)
     store.dispose()
     partial.rename(path)
-    print(f"built {count:,} people in {time.perf_counter() - started:.0f} s: {path}", flush=True)
 
 
-def cached_store(cache: Path, count: int) -> Path:
+def cached_store(cache: Path, count: int) -> str:
+    """The URL of a SQLite store of ``count`` people, built once under ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"api-{DATA_VERSION}-{count}.db"
     if path.exists():
@@ -127,7 +135,22 @@ def cached_store(cache: Path, count: int) -> Path:
     else:
         print(f"building {count:,} people into {path} (cached for later runs)", flush=True)
         build_store(path, count)
-    return path
+    return f"sqlite:///{path}"
+
+
+def filled_store(url: str, count: int) -> str:
+    """``url`` (a PostgreSQL database of its own: it is emptied) holding ``count`` people."""
+    store = open_store(url)
+    with store.read() as conn:
+        present = conn.execute(select(func.count()).select_from(masters)).scalar_one()
+    if present != count:
+        print(f"filling {store.safe_url} with {count:,} people (kept for later runs)", flush=True)
+        with store.begin() as conn:
+            for table in (master_links, source_customers, traits, profiles, masters):
+                conn.execute(table.delete())
+        fill(store, count)
+    store.dispose()
+    return url
 
 
 def free_port() -> int:
@@ -137,13 +160,10 @@ def free_port() -> int:
 
 
 def start_server(config: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """uvicorn with ``workers`` processes, as README's deployment section runs it."""
-    command = [sys.executable, "-m", "uvicorn", "--factory", "crm_hub.api.asgi:app_from_config",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--http", "crm_hub.api.asgi:NoDelayH11Protocol", "--no-access-log",
-               "--log-level", "warning"]  # fmt: skip
-    env = {**os.environ, "CRM_HUB_CONFIG": str(config)}
-    server = subprocess.Popen(command, env=env)
+    """``crm-hub serve --workers``, as README's deployment section runs it."""
+    command = [sys.executable, "-m", "crm_hub.cli", "serve", "--config", str(config),
+               "--port", str(port), "--workers", str(workers)]  # fmt: skip
+    server = subprocess.Popen(command)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -163,7 +183,7 @@ def get(path: str, token: str) -> bytes:
             "Accept: application/json\r\n\r\n").encode()  # fmt: skip
 
 
-def post(path: str, token: str, body: dict[str, object]) -> bytes:
+def post(path: str, token: str, body: Mapping[str, object]) -> bytes:
     data = orjson.dumps(body)
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")  # fmt: skip
@@ -281,16 +301,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/crm-hub-bench-api"))
     parser.add_argument("--build-only", action="store_true", help="Build the cached store, stop.")
+    parser.add_argument("--store-url", help="Serve this store, not the cached SQLite file (a"
+                        " PostgreSQL database of its own, filled once).")  # fmt: skip
     args = parser.parse_args()
-    database = cached_store(args.cache, args.masters)
+    url = (filled_store(args.store_url, args.masters) if args.store_url
+           else cached_store(args.cache, args.masters))  # fmt: skip
     if args.build_only:
         return
-    store: Store = open_store(f"sqlite:///{database}")
+    store: Store = open_store(url)
     staff = create_token(store, name="bench-staff", role="manager").secret
     service = create_token(store, name="bench-match", role="service").secret
     store.dispose()
-    config = args.cache / f"hub-{args.masters}.yaml"
-    config.write_text(f"store: sqlite:///{database}\n", encoding="utf-8")
+    config = args.cache / f"hub-{store.dialect}-{args.masters}.yaml"
+    config.write_text(f"store: {url}\n", encoding="utf-8")
     port = free_port()
     server = start_server(config, port, args.workers)
     requests = Requests(args.masters, staff, service)
@@ -298,7 +321,8 @@ def main() -> None:
               ("mixed", ("phone", "id"), args.clients, args.seconds),
               ("email", ("email",), args.clients, args.short_seconds),
               ("match", ("match",), args.clients, args.short_seconds)]  # fmt: skip
-    print(f"{args.masters:,} masters, uvicorn --workers {args.workers}, {os.cpu_count()} cores")
+    print(f"{args.masters:,} masters in {store.dialect}, crm-hub serve --workers {args.workers}, "
+          f"{os.cpu_count()} cores")  # fmt: skip
     print(f"{'phase':<7} {'kind':<6} {'clients':>7} {'requests':>9} {'req/s':>8} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8}")  # fmt: skip
     results: dict[str, tuple[float, float, int]] = {}
@@ -316,8 +340,8 @@ def main() -> None:
     for kind, (p50, p99, rps) in results.items():
         target = TARGETS[kind]
         print(f"RESULT kind={kind} masters={args.masters} clients={args.clients} "
-              f"workers={args.workers} rps={rps} p50_ms={p50:.2f} p99_ms={p99:.2f} "
-              f"target_p99_ms={target:.0f} ok={p99 <= target}")  # fmt: skip
+              f"workers={args.workers} store={store.dialect} rps={rps} p50_ms={p50:.2f} "
+              f"p99_ms={p99:.2f} target_p99_ms={target:.0f} ok={p99 <= target}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_hub.api.deps import ApiContext
+from crm_hub.api.fastpath import FastLookups
 from crm_hub.api.problems import install_problem_handlers
 from crm_hub.api.routes import customers, events, meta, segments
 from crm_hub.api.web import install_pages
@@ -62,7 +63,7 @@ def create_app(
         version="1",
         description=_DESCRIPTION,
     )
-    app.state.crm_hub = ApiContext(
+    context = app.state.crm_hub = ApiContext(
         store=store,
         phone_regions=phone_regions or ("GB",),
         default_page_size=min(default_page_size, max_page_size),
@@ -73,6 +74,7 @@ def create_app(
     for module in (customers, segments, meta, events):
         app.include_router(module.router)
     install_pages(app)  # /ui/: staff pages over the same policy
+    app.add_middleware(FastLookups, context=context)  # the commonest reads, without FastAPI
     app.add_middleware(_RequestLog)
     return app
 

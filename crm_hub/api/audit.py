@@ -13,17 +13,20 @@ where it would make dozens, and SQLite's single write lock is fought over far le
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
 from collections.abc import Iterable
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from crm_hub.api.policy import Principal
 from crm_hub.store import Store
 from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import audit_log
 
-__all__ = ["record_reads"]
+__all__ = ["AuditBatcher", "audit_rows", "record_reads"]
 
 
 def record_reads(
@@ -36,8 +39,27 @@ def record_reads(
     master_ids: Iterable[str | None],
 ) -> None:
     """Write one audit row per master id (None: a read not about one customer)."""
+    rows = audit_rows(principal, action=action, path=path, status=status, master_ids=master_ids)
+    if not rows:
+        return
+    with _lock:
+        group = _groups.get(store)
+        if group is None:
+            group = _groups[store] = _GroupCommit()
+    group.write(store, rows)
+
+
+def audit_rows(
+    principal: Principal,
+    *,
+    action: str,
+    path: str,
+    status: int,
+    master_ids: Iterable[str | None],
+) -> list[dict[str, Any]]:
+    """The audit rows of one request: one per master id (None: not about one customer)."""
     now = utcnow()
-    rows = [
+    return [
         {
             "occurred_at": now,
             "token_id": principal.token_id,
@@ -50,13 +72,47 @@ def record_reads(
         }
         for master_id in dict.fromkeys(master_ids)
     ]
-    if not rows:
-        return
-    with _lock:
-        group = _groups.get(store)
-        if group is None:
-            group = _groups[store] = _GroupCommit()
-    group.write(store, rows)
+
+
+class AuditBatcher:
+    """Group commit for requests answered on the event loop (the fast lookups).
+
+    Rows of requests arriving while a batch is being written wait for the next one; each request
+    awaits the commit of the batch holding its rows, so it still answers only after they are
+    stored, and a busy process makes one thread-pool trip and one transaction per batch.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._rows: list[dict[str, Any]] = []
+        self._committed: asyncio.Future[None] | None = None  # the batch rows join now
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Return once ``rows`` are committed; raise what their batch's commit raised."""
+        self._rows.extend(rows)
+        if self._committed is None:
+            self._committed = asyncio.get_running_loop().create_future()
+        committed = self._committed
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        await asyncio.shield(committed)
+
+    async def _write_batches(self) -> None:
+        while self._rows and self._committed is not None:
+            rows, committed = self._rows, self._committed
+            self._rows, self._committed = [], None
+            try:
+                await run_in_threadpool(_insert, self.store, rows)
+            except Exception as exc:  # noqa: BLE001 - handed to every request of the batch
+                committed.set_exception(exc)
+            else:
+                committed.set_result(None)
+
+
+def _insert(store: Store, rows: list[dict[str, Any]]) -> None:
+    with store.begin() as conn:
+        conn.execute(audit_log.insert(), rows)
 
 
 class _GroupCommit:
@@ -84,8 +140,7 @@ class _GroupCommit:
                 batch, self._pending = self._pending, []
                 self._batch += 1
             try:
-                with store.begin() as conn:
-                    conn.execute(audit_log.insert(), batch)
+                _insert(store, batch)
             except BaseException as exc:
                 with self._lock:
                     self._failed = {k: v for k, v in self._failed.items() if k > mine - 100}

@@ -17,11 +17,12 @@ primary key).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import Connection, String, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, Select, String, and_, func, literal, or_, select, tuple_
 
 from crm_hub.api.policy import PROFILE_GROUPS, Principal, customer_rows
 from crm_hub.normalize.email import normalize_email
@@ -34,9 +35,12 @@ __all__ = [
     "TRAIT_FIELDS",
     "SearchTerm",
     "classify",
+    "customer_select",
     "follow_merges",
     "load_customer",
+    "profile_select",
     "search",
+    "split_customer",
 ]
 
 MASTER_ID_PATTERN = r"^m_[0-9A-Za-z]{1,26}$"
@@ -113,6 +117,24 @@ def load_customer(
     commonest request.
     """
     row = conn.execute(
+        customer_select(profiles.c.master_id == master_id, _visible(principal))
+    ).first()
+    return None if row is None else split_customer(row._mapping)
+
+
+def split_customer(
+    values: Mapping[Any, Any],
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A :func:`customer_select` row as (profile, traits or None)."""
+    profile = {"master_id": values["master_id"], **{f: values[f] for f in PROFILE_FIELDS}}
+    if values["_traits_of"] is None:
+        return profile, None
+    return profile, {f: values[f"_t_{f}"] for f in TRAIT_FIELDS}
+
+
+def customer_select(*conditions: Any) -> Select[Any]:
+    """Profile, master status and traits joined; traits columns labelled ``_t_<name>``."""
+    return (
         select(
             profiles.c.master_id,
             *(profiles.c[f] for f in PROFILE_FIELDS),
@@ -121,15 +143,14 @@ def load_customer(
         )
         .join(masters, masters.c.master_id == profiles.c.master_id)
         .outerjoin(traits, traits.c.master_id == profiles.c.master_id)
-        .where(profiles.c.master_id == master_id, _visible(principal))
-    ).first()
-    if row is None:
-        return None
-    values = row._mapping
-    profile = {"master_id": values["master_id"], **{f: values[f] for f in PROFILE_FIELDS}}
-    if values["_traits_of"] is None:
-        return profile, None
-    return profile, {f: values[f"_t_{f}"] for f in TRAIT_FIELDS}
+        .where(*conditions)
+    )
+
+
+def profile_select() -> Select[Any]:
+    """A search's columns (master id and the shown profile fields), profiles joined to masters."""
+    columns = (profiles.c.master_id, *(profiles.c[f] for f in PROFILE_FIELDS))
+    return select(*columns).join(masters, masters.c.master_id == profiles.c.master_id)
 
 
 def _like_prefix(text: str) -> str:
@@ -147,12 +168,7 @@ def search(
     """One page of customers matching ``term``: (rows, next key or None, how they matched)."""
     if not term.values:
         return [], None, term.kind
-    columns = (profiles.c.master_id, *(profiles.c[f] for f in PROFILE_FIELDS))
-    base = (
-        select(*columns)
-        .join(masters, masters.c.master_id == profiles.c.master_id)
-        .where(_visible(principal))
-    )
+    base = profile_select().where(_visible(principal))
     if term.kind == "name":
         return _search_name(conn, base, principal, term.values[0], after, limit)
     column = {"id": profiles.c.master_id, "email": profiles.c.email, "phone": profiles.c.phone}

@@ -6,14 +6,28 @@ imported inside the commands so the CLI starts fast.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from crm_hub.cli.common import ConfigOption, JsonOption, console, emit_json, handle_errors, load
+from crm_hub.cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_path,
+    console,
+    emit_json,
+    handle_errors,
+    load,
+)
 from crm_hub.config import HubConfig
 from crm_hub.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from crm_hub.store import Store
 
 tokens_app = typer.Typer(
     help="Create, list and revoke read API tokens (stored hashed; shown once at creation)."
@@ -24,7 +38,8 @@ _SERVE_HELP = (
     "until Ctrl-C. Every request needs a token from `crm-hub tokens create`; the OpenAPI "
     "document is at /openapi.json and the interactive docs at /docs. Phone searches use the "
     "phone_region of the project's mappings, as the map stage does. Typeform sources with a "
-    "webhook_secret also receive their form's webhook at POST /events/typeform."
+    "webhook_secret also receive their form's webhook at POST /events/typeform. "
+    "--workers N runs N server processes on one port (one per core serves the most requests)."
 )
 
 
@@ -47,32 +62,58 @@ def phone_regions(config: HubConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(regions)) or (default,)
 
 
-@handle_errors
-def serve(
-    host: Annotated[
-        str, typer.Option(help="Interface to bind; 0.0.0.0 serves other machines too.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
-    config: ConfigOption = None,
-) -> None:
-    """Serve the read API until Ctrl-C."""
-    import uvicorn
-
+def build_app(hub: HubConfig, store: Store) -> FastAPI:
+    """The read API over ``store`` with hub.yaml's phone regions and sources, and the settings."""
     from crm_hub.api import create_app
     from crm_hub.settings import get_settings
 
-    hub, store = load(config)
     settings = get_settings().api
-    app = create_app(
+    return create_app(
         store,
         phone_regions=phone_regions(hub),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         sources=hub.sources,
     )
-    console.print(f"crm-hub read API on http://{host}:{port} (docs: /docs), store {store.safe_url}")
+
+
+@handle_errors
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 serves other machines too.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes sharing the port, each with its own store connections; "
+            "one per core serves the most requests.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the read API until Ctrl-C."""
+    import uvicorn
+
+    from crm_hub.api.asgi import http_protocol
+
+    path = config_path(config).resolve()
+    hub, store = load(path)  # bad config or an old store fail here, before any worker starts
+    console.print(
+        f"crm-hub read API on http://{host}:{port} (docs: /docs), store {store.safe_url}, "
+        f"{workers} worker{'s' if workers > 1 else ''}"
+    )
     # No access log: a query string can hold a phone number or an e-mail; the app logs paths.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": False,
+                               "log_level": "warning", "http": http_protocol()}  # fmt: skip
+    if workers == 1:
+        uvicorn.run(build_app(hub, store), **options)
+        return
+    store.dispose()  # each worker process opens its own pool from hub.yaml
+    os.environ["CRM_HUB_CONFIG"] = str(path)  # read by every worker's app_from_config
+    uvicorn.run("crm_hub.api.asgi:app_from_config", factory=True, workers=workers, **options)
 
 
 @tokens_app.command("create")

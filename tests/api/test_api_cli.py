@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlalchemy import select
 
 from crm_hub.api.tokens import hash_token
@@ -55,18 +56,22 @@ def test_tokens_create_refuses_an_unknown_role(tmp_path: Path) -> None:
     assert result.returncode == 2 and "staff, manager, admin, service" in result.stderr
 
 
-def test_serve_answers_on_loopback(tmp_path: Path) -> None:
-    project = _project(tmp_path)
+def _serve(project: Path, *options: str) -> tuple[subprocess.Popen[str], str, str]:
+    """``crm-hub serve`` on a free port in ``project``: (process, base URL, a service token)."""
     secret = json.loads(
         cli("tokens", "create", "--name", "svc", "--role", "service", "--json", cwd=project).stdout
     )["token"]
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "crm_hub.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "crm_hub.cli", "serve", "--port", str(port), *options],
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    return server, f"http://127.0.0.1:{port}", secret
+
+
+def test_serve_answers_on_loopback(tmp_path: Path) -> None:
+    server, base, secret = _serve(_project(tmp_path))
     try:
-        base = f"http://127.0.0.1:{port}"
         wait_healthy(base, server, "crm-hub serve")
         auth = {"Authorization": f"Bearer {secret}"}
         found = httpx.get(f"{base}/customers", params={"q": "07911 123456"}, headers=auth)
@@ -76,3 +81,21 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         server.terminate()
         out, err = server.communicate(timeout=30)
     assert secret not in out + err and "07911" not in out + err
+
+
+def test_serve_with_two_workers_starts_both_and_answers(tmp_path: Path) -> None:
+    server, base, secret = _serve(_project(tmp_path), "--workers", "2")
+    try:
+        wait_healthy(base, server, "crm-hub serve --workers 2")
+        workers = [p for p in psutil.Process(server.pid).children() if p.name().startswith("python")
+                   and any("multiprocessing" in part for part in p.cmdline())]  # fmt: skip
+        assert len(workers) >= 2  # the two workers (spawn may add its resource tracker)
+        auth = {"Authorization": f"Bearer {secret}"}
+        with httpx.Client(base_url=base, headers=auth) as client:
+            answers = [client.get("/customers", params={"q": "07911 123456"}) for _ in range(8)]
+        assert {(a.status_code, a.json()["match"]) for a in answers} == {(200, "phone")}
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=30)
+    assert "2 workers" in out and secret not in out + err
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)

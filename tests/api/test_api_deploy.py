@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from crm_hub.api.audit import record_reads
+from crm_hub.api.asgi import http_protocol
+from crm_hub.api.audit import AuditBatcher, audit_rows, record_reads
 from crm_hub.api.policy import Principal
 from crm_hub.api.tokens import create_token
 from crm_hub.store import Store, open_store
@@ -33,7 +35,7 @@ def test_uvicorn_workers_from_the_factory_answer_keep_alive_requests_without_nag
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "crm_hub.api.asgi:app_from_config",
-         "--workers", "2", "--http", "crm_hub.api.asgi:NoDelayH11Protocol",
+         "--workers", "2", "--http", http_protocol(),
          "--port", str(port), "--no-access-log", "--log-level", "warning"],
         env={**os.environ, "CRM_HUB_CONFIG": str(tmp_path / "hub.yaml")},
     )  # fmt: skip
@@ -78,3 +80,38 @@ def test_concurrent_audit_writes_land_once_each(store: Store) -> None:
         )
         counts = dict(rows.all())
     assert len(counts) == 12 * 20 and set(counts.values()) == {1}
+
+
+def test_batched_audit_writes_are_committed_before_they_return(store: Store) -> None:
+    principal = Principal("tok", "till", "staff", "north")
+    batcher = AuditBatcher(store)
+
+    def stored(master_id: str) -> int:
+        with store.read() as conn:
+            query = select(func.count()).select_from(audit_log)
+            return int(conn.execute(query.where(audit_log.c.master_id == master_id)).scalar_one())
+
+    async def read(n: int) -> list[int]:
+        seen = []
+        for k in range(10):
+            rows = audit_rows(principal, action="read", path="/customers/x", status=200,
+                              master_ids=[f"m_{n:02d}{k:02d}"])  # fmt: skip
+            await batcher.write(rows)
+            seen.append(stored(f"m_{n:02d}{k:02d}"))
+        return seen
+
+    async def clients() -> list[list[int]]:
+        return await asyncio.gather(*(read(n) for n in range(12)))
+
+    assert asyncio.run(clients()) == [[1] * 10] * 12
+
+
+def test_a_failed_audit_batch_fails_every_request_in_it(store: Store) -> None:
+    batcher = AuditBatcher(store)
+
+    async def two_bad_writes() -> list[BaseException | None]:
+        bad = [{"master_id": "m_x"}]  # no occurred_at, token, action...: NOT NULL fails
+        return await asyncio.gather(batcher.write(bad), batcher.write(bad), return_exceptions=True)
+
+    failures = asyncio.run(two_bad_writes())
+    assert type(failures[0]).__name__ == "IntegrityError" and failures[1] is failures[0]
