@@ -7,7 +7,8 @@ history, review pairs, overrides and rejected payloads are deleted; the master r
 status ``erased`` (so destinations and redirects know), with a ``master_events`` row ``erased``
 under a new ``change_seq``, so the next publish sends each destination that has the person an
 erase. Until then ``publish_state`` keeps, per such destination, only the e-mail the
-destination knows them by (it needs it to find the contact); the publish stage replaces it with
+destination knows them by (it needs it to find the contact), and so does a killed push's
+``publish_inflight`` row, which the next publish settles first; the publish stage replaces it with
 ``{"status": "erased"}`` once the destination confirmed.
 """
 
@@ -36,6 +37,7 @@ from crm_hub.store.schema import (
     payments,
     profiles,
     publish_echoes,
+    publish_inflight,
     publish_state,
     raw_records,
     rejected_records,
@@ -151,6 +153,7 @@ class _Eraser:
         self.result.records = len(keys)
         self._collect_values(keys)
         self._publish_state()
+        self._publish_inflight()
         raw_ids = self._canonical(keys)
         self._raw(raw_ids, keys)
         self._identity(keys)
@@ -336,6 +339,29 @@ class _Eraser:
                 self.emails.add(email.strip().lower())
         self.result.pending = sorted(set(self.result.pending))
         self._delete(publish_echoes, publish_echoes.c.master_id.in_(self.ids))
+
+    def _publish_inflight(self) -> None:
+        """A push killed mid-way keeps what it sent until the next publish settles it: keep
+        only the e-mail, so settling it stores no more than :meth:`_publish_state` keeps."""
+        t = publish_inflight.c
+        rows = self.conn.execute(
+            select(t.destination, t.run_id, t.master_id, t.payload, t.record)
+            .where(t.master_id.in_(self.ids))
+        ).all()  # fmt: skip
+        for destination, run_id, master_id, payload, record in rows:
+            email = (record or {}).get("email")
+            kept = {"master_id": master_id, **({"email": email} if email else {})}
+            status = (payload or {}).get("status")
+            self.conn.execute(
+                update(publish_inflight)
+                .where(t.destination == destination, t.run_id == run_id, t.master_id == master_id)
+                .values(record=kept, payload={"status": status, "fields": kept} if payload else None)
+            )  # fmt: skip
+            if status in _KNOWN:  # settling the push tells the hub the destination has them
+                self.result.pending.append(destination)
+            if isinstance(email, str):
+                self.emails.add(email.strip().lower())
+        self.result.pending = sorted(set(self.result.pending))
 
     def _mark_erased(self) -> None:
         seq = next_change_seq(self.conn)

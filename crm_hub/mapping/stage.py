@@ -294,9 +294,10 @@ def _map_on_pool(
             if rows:
                 pending.append((pool.submit(rows), len(rows), reader.mark))
 
-    read_ahead()
     with _Writer(background=not _in_memory(run.store)) as writer:
+        # Queued before the first submit, so a worker that dies at once cannot cost it.
         writer.write(partial(run.commit, len(first), mapped, mark))
+        read_ahead()
         while pending:
             future, read, batch_mark = pending.popleft()
             with gc_paused():

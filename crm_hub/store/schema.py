@@ -6,6 +6,7 @@ Read by SQL users too: names are plain, timestamps are UTC, payloads are JSON te
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -127,12 +128,22 @@ class JsonDocument(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None or dialect.name == "postgresql":
             return value
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # an integer past 64 bits: orjson refuses it, and would read a float
+            return _WIDE + json.dumps(value, sort_keys=True, separators=(",", ":"))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if dialect.name == "postgresql":  # the driver already parsed it (a bare string too)
             return value
+        if isinstance(value, str) and value.startswith(_WIDE):
+            return json.loads(value)
         return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+# Leads the JSON text json.dumps wrote (still JSON to SQLite's json_extract): read it back with
+# json.loads, which keeps wide integers exact where orjson.loads would round them to floats.
+_WIDE = " "
 
 
 raw_records = Table(

@@ -22,6 +22,8 @@ from crm_hub.erase import erase_person
 from crm_hub.errors import ConfigError
 from crm_hub.mapping import map_source
 from crm_hub.publish import erasure_hash, publish
+from crm_hub.publish.inflight import save_batch
+from crm_hub.publish.payload import Outgoing
 from crm_hub.store import Store
 from crm_hub.store.erasures import value_hash
 from crm_hub.store.raw import next_change_seq
@@ -33,6 +35,7 @@ from crm_hub.store.schema import (
     metadata,
     profiles,
     publish_echoes,
+    publish_inflight,
     publish_state,
     raw_records,
     rejected_records,
@@ -249,3 +252,23 @@ def test_the_prompt_refuses_without_yes(store: Store, hub: HubConfig, tmp_path: 
     with store.read() as conn:
         assert conn.execute(select(masters.c.status).where(masters.c.master_id == "m_bob")
                             ).scalar_one() == "active"  # fmt: skip
+
+
+def test_a_killed_push_keeps_only_the_address_the_destination_knows(
+    store: Store, hub: HubConfig
+) -> None:
+    sync_and_map(store, hub)
+    link(store)
+    fields = {"email": "bob.fischer@example.org", "first_name": "Robert", "last_name": "Fischer"}
+    sent = Outgoing("m_bob", "upsert", {"master_id": "m_bob", **fields}, "0" * 32,
+                    {"status": "active", "fields": fields})  # fmt: skip
+    save_batch(store, "drop", "01KILLEDPUSH0000000000000A", 1, [sent])
+
+    result = erase_person(store, "m_bob")
+
+    assert result.pending == ["drop"]  # the killed push may have reached it
+    with store.read() as conn:
+        [row] = conn.execute(select(publish_inflight.c.record, publish_inflight.c.payload)).all()
+    kept = {"master_id": "m_bob", "email": "bob.fischer@example.org"}
+    assert tuple(row) == (kept, {"status": "active", "fields": kept})
+    assert {t for t, trace in dump_hits(store) if trace == "robert"} == set()

@@ -63,6 +63,19 @@ def test_times_come_back_aware_utc(store: Store) -> None:
     assert started == moment and started.tzinfo is not None
 
 
+def test_json_keeps_integers_past_64_bits_exact(store: Store) -> None:
+    wide = {"id": 2**70 + 1, "nested": [{"n": -(2**65)}], "small": 1}
+    moment = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    with store.begin() as conn:
+        for run_id, detail in (("wide", wide), ("plain", {"small": 1})):
+            conn.execute(runs.insert().values(id=run_id, stage="sync", status="succeeded",
+                                              started_at=moment, counts=detail))  # fmt: skip
+    with store.read() as conn:
+        found = dict(conn.execute(select(runs.c.id, runs.c.counts)).tuples().all())
+    assert found == {"wide": wide, "plain": {"small": 1}}
+    assert isinstance(found["wide"]["id"], int)
+
+
 def test_unreachable_postgres_is_a_clear_store_error() -> None:
     with pytest.raises(StoreError, match="cannot reach the store at postgresql"):
         open_store("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
