@@ -352,10 +352,11 @@ class _Eraser:
             email = (record or {}).get("email")
             kept = {"master_id": master_id, **({"email": email} if email else {})}
             status = (payload or {}).get("status")
+            slim = {"status": status, "fields": kept} if payload else None
             self.conn.execute(
                 update(publish_inflight)
                 .where(t.destination == destination, t.run_id == run_id, t.master_id == master_id)
-                .values(record=kept, payload={"status": status, "fields": kept} if payload else None)
+                .values(record=kept, payload=slim)
             )  # fmt: skip
             if status in _KNOWN:  # settling the push tells the hub the destination has them
                 self.result.pending.append(destination)
