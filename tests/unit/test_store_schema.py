@@ -24,15 +24,18 @@ def test_head_revision_constant_matches_alembic_head() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-def test_migrated_schema_matches_the_code(store: Store) -> None:
+def test_migrated_schema_matches_the_code(fresh_store_url: str) -> None:
+    store = open_store(fresh_store_url)
     with store.read() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, metadata)
     assert diff == []
     assert current_revision(store) == HEAD_REVISION
+    store.dispose()
 
 
-def test_opening_twice_and_concurrently_is_safe(store_url: str) -> None:
+def test_opening_twice_and_concurrently_is_safe(fresh_store_url: str) -> None:
+    store_url = fresh_store_url
     errors: list[BaseException] = []
 
     def opener() -> None:
