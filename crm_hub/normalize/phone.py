@@ -33,6 +33,9 @@ PHONE_FLAGS = ("missing", "invalid", "junk")
 """Flags a phone can carry; ``None`` means usable."""
 
 _NON_DIGITS = re.compile(r"\D+")
+# What the fast paths read: ASCII digits and common separators. Anything else ("20¼", which
+# Unicode normalisation makes "201⁄4") goes to phonenumbers, whose punctuation rules decide it.
+_FAST_TEXT = re.compile(r"[0-9 +()./\-]*")
 _JUNK_RAW = frozenset({"unknown", "no phone", "nophone", "refused", "ex-directory", "ex directory"})
 _SEQUENCES = ("01234567890123456789", "98765432109876543210")
 _TYPE_DESCS = (
@@ -305,7 +308,7 @@ def _normalize(value: object, region: str, fast: bool = True) -> NormalizedPhone
         return _INVALID if digits else _JUNK
     if _is_junk_digits(digits):
         return _JUNK
-    if fast:
+    if fast and _FAST_TEXT.fullmatch(text):
         found = _fast_e164(text.lstrip(), digits, region)
         if found is not None:
             nsn = found[-min(len(found) - 1, 10) :]

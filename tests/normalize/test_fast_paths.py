@@ -52,6 +52,7 @@ def test_phone_fast_paths_give_what_phonenumbers_gives(raw: str, region: str) ->
 
 @settings(max_examples=500, deadline=None)
 @given(st.text(max_size=30), st.sampled_from(_REGIONS))
+@example("20¼¼", "DE")  # Unicode normalisation turns ¼ into digits phonenumbers refuses
 def test_phone_fast_paths_agree_on_any_text(raw: str, region: str) -> None:
     _agrees_phone(raw, region)
 
