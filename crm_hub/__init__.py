@@ -4,7 +4,6 @@ everything else may change without notice. ``tests/test_exported_members.py`` pi
 
 from typing import TYPE_CHECKING, Any
 
-from crm_hub.config import HubConfig, load_config
 from crm_hub.errors import (
     BadRecordError,
     BusyError,
@@ -16,13 +15,16 @@ from crm_hub.errors import (
 )
 
 if TYPE_CHECKING:
+    from crm_hub.config import HubConfig, load_config
     from crm_hub.pipeline import RunSummary, run_pipeline, sync_sources
     from crm_hub.store import Store, open_store
     from crm_hub.sync import SyncResult, sync_source
 
 # Imported on first use: a small process such as the publish recorder (started for every
-# Singer push) must not pay a second of importing the whole pipeline.
+# Singer push) must not pay for importing the pipeline, or config and pydantic.
 _LAZY = {
+    "HubConfig": "crm_hub.config",
+    "load_config": "crm_hub.config",
     "RunSummary": "crm_hub.pipeline",
     "run_pipeline": "crm_hub.pipeline",
     "sync_sources": "crm_hub.pipeline",

@@ -17,9 +17,12 @@ store as it comes (``publish_target_output``) and the end of its stderr. Each ba
 output rows. If the hub is killed, the target reads end-of-input, finishes the batch it has and
 its state lines still reach the store; the next push first waits for that recorder and target to
 exit, then settles everything the rows confirm (:meth:`recover`) and deletes them, so what landed
-is neither re-sent nor lost. The target's ``--config`` (secrets) and our targets'
-``rejections_path`` live in a private temp folder (0700, file 0600) that the recorder deletes
-when the target exits; the reasons the hub needs are on stdout, hence in the store.
+is neither re-sent nor lost. A recorder on another host (a shared PostgreSQL store) cannot be
+looked at: it counts as running while it beats (:mod:`inflight`). The target's ``--config``
+(secrets) and our targets' ``rejections_path`` live in a private temp folder (0700, file 0600)
+that the recorder deletes when the target exits; the reasons the hub needs are on stdout, hence
+in the store. A ``.crm-hub/publish/<destination>`` folder left by older versions is only named
+in a warning (:data:`LEGACY_SPOOL`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from crm_hub.publish.inflight import (
     recorder_command,
     register,
     save_batch,
+    silent_seconds,
     still_running,
 )
 from crm_hub.publish.payload import Outgoing
@@ -64,6 +68,9 @@ log = get_logger(__name__)
 CONTRACT_KEY = "crm_hub_target"
 STATE_KEY = "crm_hub_publish"
 WORKDIR_PREFIX = "crm-hub-publish-"  # the recorder's private temp folder
+# Where versions before migration 0010 kept a push's spool, beside hub.yaml (now unused).
+LEGACY_SPOOL = Path(".crm-hub", "publish")
+_legacy_warned: set[Path] = set()  # each leftover folder is named once per process
 _RECORD_FIELDS = ("email", "segments", "segments_exited", "email_consent", "sms_consent",
                   "_deleted", "_erase", "merged_into")  # fmt: skip
 _OURS = {
@@ -183,6 +190,7 @@ class SingerTargetDriver:
 
     def recover(self, settle: Settle) -> int:
         """Settle what a killed push left in the store (waiting for its recorder to exit)."""
+        _warn_legacy_spool(self.base_dir / LEGACY_SPOOL / self.name, self.name)
         settled = 0
         for run in read_runs(self.store, self.name):
             self._wait_gone(run)
@@ -200,12 +208,15 @@ class SingerTargetDriver:
 
     def _wait_gone(self, run: RowMapping) -> None:
         deadline = time.monotonic() + self.wait_seconds
-        while still_running(run):
+        while still_running(self.store, run):
             if time.monotonic() >= deadline:
+                heard = ""
+                if run["host"] != socket.gethostname():
+                    heard = f", last heartbeat {silent_seconds(self.store, run):.0f} s ago"
                 raise BusyError(
                     f"destination {self.name}: the target of an interrupted push (run "
-                    f"{run['run_id']}, recorder pid {run['pid']} on {run['host']}) is still "
-                    f"running after {self.wait_seconds:g} s; wait for it, or stop it"
+                    f"{run['run_id']}, recorder pid {run['pid']} on {run['host']}{heard}) is "
+                    f"still running after {self.wait_seconds:g} s; wait for it, or stop it"
                 )
             time.sleep(0.1)
             run = next(iter(read_runs(self.store, self.name, run["run_id"])), run)
@@ -284,6 +295,20 @@ class SingerTargetDriver:
         if "DestinationAuthError" in stderr:
             return FatalSourceError(message + " (credentials refused: fix hub.yaml)")
         return RetryableSourceError(message + " (what landed is kept; the next push goes on)")
+
+
+def _warn_legacy_spool(folder: Path, destination: str) -> None:
+    """Name a spool folder left by an older crm-hub, once: it may hold the target's config with
+    its secrets, and nothing reads it any more (deleting users' files silently is not ours)."""
+    if folder in _legacy_warned or not folder.is_dir():
+        return
+    _legacy_warned.add(folder)
+    log.warning(
+        "folder left by a crm-hub older than store migration 0010, no longer used: delete it "
+        "(it may hold the target's config, with credentials); what its interrupted push had "
+        "not settled is sent again",
+        path=str(folder), destination=destination,
+    )  # fmt: skip
 
 
 def _remove_workdir(run: RowMapping) -> None:

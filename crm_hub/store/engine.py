@@ -23,7 +23,7 @@ from crm_hub.errors import ConfigError, StoreError
 __all__ = ["HEAD_REVISION", "Store", "open_store"]
 
 # The newest migration; tests/unit/store check it equals Alembic's head.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 7_451_228_901  # pg advisory lock id for migrations
 

@@ -697,9 +697,10 @@ publish_echoes = Table(
     Index(None, "master_id"),
 )
 
-# A Singer-target push in flight (migration 0010): its recorder process, the records sent (each
-# batch written before the target gets it) and the target's stdout lines. The next push settles
-# a killed one from these rows, then deletes them (crm_hub/publish/recorder.py).
+# A Singer-target push in flight (migration 0010): its recorder process (beating into
+# heartbeat_at, 0011), the records sent (each batch written before the target gets it) and the
+# target's stdout lines. The next push settles a killed one from these rows, then deletes them
+# (crm_hub/publish/recorder.py).
 publish_target_runs = Table(
     "publish_target_runs",
     metadata,
@@ -714,6 +715,7 @@ publish_target_runs = Table(
     Column("exit_code", Integer, nullable=True, comment="The target's"),
     Column("stderr_tail", Text, nullable=True),
     Column("error", Text, nullable=True, comment="Why the target did not start"),
+    Column("heartbeat_at", UtcDateTime(), nullable=True, comment="The recorder's last beat"),
 )
 
 publish_inflight = Table(
