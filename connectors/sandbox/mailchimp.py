@@ -7,7 +7,7 @@ Endpoints: ``GET /3.0/ping``, ``GET /3.0/lists``, ``GET /3.0/lists/{id}``,
 ``GET|POST .../members/{hash}/tags``, ``GET .../members/{hash}/activity-feed`` and ``/activity``,
 ``POST /3.0/lists/{id}`` (batch ≤ 500), ``GET|POST /3.0/lists/{id}/segments``,
 ``POST /3.0/lists/{id}/segments/{sid}``, ``GET /3.0/lists/{id}/segments/{sid}/members``,
-``GET /3.0/campaigns``, ``GET /3.0/reports/{campaign_id}/email-activity`` and
+``GET /3.0/campaigns``, ``GET /3.0/reports/{campaign_id}/email-activity``, ``.../sent-to`` and
 ``.../unsubscribed`` (``mailchimp_reports``).
 Basic auth with the API key as password (any user name) or Bearer; RFC 7807 errors.
 """

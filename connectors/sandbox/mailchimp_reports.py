@@ -2,14 +2,16 @@
 
 ``GET /3.0/campaigns`` (``count`` ≤ 1000, ``offset``, ``since_send_time``, ``before_send_time``,
 ``list_id``, ``status``, ``sort_field`` create_time|send_time, ``sort_dir``) and
-``GET /3.0/reports/{campaign_id}/email-activity`` (``count`` ≤ 1000, ``offset``, ``since``) and
+``GET /3.0/reports/{campaign_id}/email-activity`` (``count`` ≤ 1000, ``offset``, ``since``),
+``GET /3.0/reports/{campaign_id}/sent-to`` (``count`` ≤ 1000, ``offset``) and
 ``GET /3.0/reports/{campaign_id}/unsubscribed`` (``count`` ≤ 1000, ``offset``).
-Both derive from the same seeded activity as the members' activity feed
+All derive from the same seeded activity as the members' activity feed
 (``mailchimp_records.seeded_activity``): every audience sent its latest
 ``CAMPAIGNS_PER_LIST`` campaigns; a campaign's recipients are the members whose feed has its
-``sent``; their opens, clicks and bounces are its report, their ``unsub`` its unsubscribes
-(always the audience's newest campaign). Built once per table version (a
-member write rebuilds it at the next report request; ``prerender`` builds it at start-up).
+``sent`` (its sent-to list, a bounce making the status ``hard`` or ``soft``); their opens,
+clicks and bounces are its report, their ``unsub`` its unsubscribes (always the audience's
+newest campaign). Built once per table version (a member write rebuilds it at the next report
+request; ``prerender`` builds it at start-up).
 """
 
 from __future__ import annotations
@@ -39,6 +41,32 @@ class Recipient:
     item: dict[str, Any]
     actions: list[tuple[int, dict[str, str]]]
     latest_second_ms: int = -1  # the newest action's whole second, for ``since``
+    row: int = -1  # the member's row, for the merge fields sent-to shows
+
+    def delivery_status(self) -> str:
+        """Sent-to ``status``: ``sent``, or the bounce type (``hard``/``soft``) if it bounced."""
+        bounces = [a["type"] for _, a in self.actions if a["action"] == "bounce"]
+        if not bounces:
+            return "sent"
+        return "hard" if "hard" in bounces else bounces[0]
+
+    def sent_to(self, member: dict[str, Any]) -> dict[str, Any]:
+        """The sent-to item: the recipient, its delivery status and opens (``member``: its body)."""
+        opens = [a["timestamp"] for _, a in self.actions if a["action"] == "open"]
+        return {
+            "email_id": self.item["email_id"],
+            "email_address": self.item["email_address"],
+            "merge_fields": member.get("merge_fields", {}),
+            "vip": bool(member.get("vip", False)),
+            "status": self.delivery_status(),
+            "open_count": len(opens),
+            "last_open": max(opens, default=""),
+            "absplit_group": "",
+            "gmt_offset": 0,
+            "campaign_id": self.item["campaign_id"],
+            "list_id": self.item["list_id"],
+            "list_is_active": self.item["list_is_active"],
+        }
 
     def body(self, since_ms: int | None) -> dict[str, Any] | None:
         """The report item, its actions strictly after ``since_ms`` (``None``: none left)."""
@@ -105,6 +133,7 @@ def campaigns(world: World) -> dict[str, Campaign]:
                         "email_address": email,
                     },
                     [],
+                    row=row,
                 )
             elif kind in _REPORT_ACTIONS:
                 by_k[k].actions.append((at, _action(at, kind, extra, _ip(email_id))))
@@ -257,6 +286,27 @@ def get_email_activity(ctx: Context, request: Request, params: dict[str, str]) -
     return json_response(
         200,
         {"emails": emails, "campaign_id": params["campaign_id"], "total_items": len(recipients)},
+    )
+
+
+@router.route("GET", "/3.0/reports/{campaign_id}/sent-to")
+def get_sent_to(ctx: Context, request: Request, params: dict[str, str]) -> Response:
+    """Everyone a campaign was sent to, in member order, offset-paged.
+
+    Mailchimp offers no time filter here: a sent campaign's recipients are fixed, only their
+    ``status`` (a late bounce) and opens move.
+    """
+    found = _report(ctx, request, params)
+    if isinstance(found, Response):
+        return found
+    campaign, (count, offset) = found
+    members = ctx.world.tables["mailchimp.members"]
+    recipients = campaign.recipients
+    start, stop = offset_window(len(recipients), offset, count, empty=request.empty_page)
+    sent_to = [r.sent_to(members.body(r.row)) for r in recipients[start:stop]]
+    return json_response(
+        200,
+        {"sent_to": sent_to, "campaign_id": params["campaign_id"], "total_items": len(recipients)},
     )
 
 

@@ -20,7 +20,8 @@ from crm_hub.config.models import CampaignConfig
 
 __all__ = ["ENGAGED_KINDS", "NOT_REACHED_KINDS", "UTM_ATTRIBUTES", "campaign_rows"]
 
-# E-mail event kinds: a bounce never reached the person; a click is engagement.
+# E-mail event kinds: a bounce never reached the person, even when a "sent" of the same campaign
+# was recorded too (a recipient list read before the bounce came in); a click is engagement.
 NOT_REACHED_KINDS = frozenset({"bounced"})
 ENGAGED_KINDS = frozenset({"clicked"})
 # Form answers naming the campaign, first found wins (Typeform hidden field "source" maps to
@@ -48,8 +49,10 @@ def campaign_rows(
     """One row per (channel, campaign id), in the shape of ``report_campaigns``."""
     reached: dict[tuple[str, str], dict[str, datetime]] = defaultdict(dict)
     engaged: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for (master_id, campaign_id, kind), at in touches(conn).items():
-        if kind in NOT_REACHED_KINDS:
+    email_touches = touches(conn)
+    not_reached = {(m, c) for m, c, kind in email_touches if kind in NOT_REACHED_KINDS}
+    for (master_id, campaign_id, kind), at in email_touches.items():
+        if (master_id, campaign_id) in not_reached:
             continue
         people = reached["email", campaign_id]
         if master_id not in people or at < people[master_id]:

@@ -239,3 +239,68 @@ def test_email_activity_with_a_refused_key_fails_naming_it(server: SandboxServer
     failed = read(VENDOR, config, streams=REPORT_STREAMS, expect_failure=True)
 
     assert any("refused the API key" in m and "401" in m for m in error_messages(failed))
+
+
+SENT_STREAMS = ["sent_to", "email_activity"]
+
+
+def _sent_keys(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(r["campaign_id"], r["email_id"]) for r in rows]
+
+
+def test_sent_to_lists_every_recipient_including_those_without_activity(
+    server: SandboxServer,
+) -> None:
+    output = read(VENDOR, sandbox_config(VENDOR, server.url), streams=["campaigns", *SENT_STREAMS])
+
+    sent_to = records(output, "sent_to")
+    keys = _sent_keys(sent_to)
+    assert len(keys) == len(set(keys))
+    campaigns = {c["id"]: c for c in records(output, "campaigns")}
+    assert Counter(k[0] for k in keys) == {i: c["emails_sent"] for i, c in campaigns.items()}
+    assert all(r["campaign_send_time"] == campaigns[r["campaign_id"]]["send_time"] for r in sent_to)
+    active = set(_sent_keys(records(output, "email_activity")))
+    assert active < set(keys)  # opens, clicks and bounces are of recipients; many have none
+    bounces = [a for a in records(output, "email_activity") if a["action"] == "bounce"]
+    not_delivered = [r for r in sent_to if r["status"] != "sent"]
+    assert bounces and set(_sent_keys(bounces)) == set(_sent_keys(not_delivered))
+
+
+def test_sent_to_pages_through_a_large_campaign() -> None:
+    # customers=3000: the newest campaign of an audience goes to over 1,000 members.
+    with SandboxServer(customers=3000, seed=11) as big, request_log() as requests:
+        output = read(VENDOR, sandbox_config(VENDOR, big.url), streams=["sent_to"])
+
+    keys = _sent_keys(records(output, "sent_to"))
+    assert len(keys) == len(set(keys))
+    offsets = [_arg(r.query, "offset") for r in requests if r.path.endswith("/sent-to")]
+    assert "1000" in offsets
+    assert max(Counter(k[0] for k in keys).values()) > 1000
+
+
+def test_sent_to_incremental_reads_only_campaigns_sent_within_the_look_back(
+    server: SandboxServer,
+) -> None:
+    config = sandbox_config(VENDOR, server.url)
+    first = read(VENDOR, config, streams=["sent_to"])
+    sent_times = {r["campaign_id"]: r["campaign_send_time"] for r in records(first, "sent_to")}
+    newest = max(sent_times.values())
+
+    with request_log() as requests:
+        second = read(VENDOR, config, state=final_state(first), streams=["sent_to"])
+
+    sinces = [_arg(r.query, "since_send_time") for r in requests if r.path.endswith("/campaigns")]
+    assert len(sinces) == 1 and sinces[0] < newest  # looked back (7 days by default)
+    again = records(second, "sent_to")
+    recent = {c for c, at in sent_times.items() if at >= sinces[0]}
+    assert again and {r["campaign_id"] for r in again} == recent != set(sent_times)
+    assert set(_sent_keys(again)) <= set(_sent_keys(records(first, "sent_to")))
+
+
+def test_sent_to_waits_for_retry_after(server: SandboxServer) -> None:
+    inject(server, VENDOR, "429", count=1, retry_after=2, path="/sent-to")
+    with request_log() as requests:
+        output = read(VENDOR, sandbox_config(VENDOR, server.url), streams=["sent_to"])
+
+    assert records(output, "sent_to")
+    assert min(waits_after(requests, 429)) >= 2.0

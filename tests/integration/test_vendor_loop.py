@@ -57,6 +57,7 @@ def expected_counts(sandbox: SandboxServer) -> dict[str, dict[str, int]]:
     members = tables["mailchimp.members"]
     reports = mailchimp_reports.campaigns(world).values()
     activity = sum(len(r.actions) for c in reports for r in c.recipients)
+    recipients = sum(len(c.recipients) for c in reports)
     unsubscribes = sum(len(c.unsubscribes) for c in reports)
     return {
         "square": {
@@ -65,6 +66,7 @@ def expected_counts(sandbox: SandboxServer) -> dict[str, dict[str, int]]:
         },
         "mailchimp": {
             "members": len(members),
+            "sent_to": recipients,
             "email_activity": activity,
             "unsubscribes": unsubscribes,
         },
@@ -142,7 +144,9 @@ def test_vendor_loop_syncs_maps_and_resolves_every_source(
     lines = sum(len(square_orders.body(row)["line_items"]) for row in range(len(square_orders)))
     assert count(store, order_lines) == lines
     assert count(store, events) == (
-        expected["mailchimp"]["email_activity"] + expected["mailchimp"]["unsubscribes"]
+        expected["mailchimp"]["sent_to"]
+        + expected["mailchimp"]["email_activity"]
+        + expected["mailchimp"]["unsubscribes"]
     )
     assert count(store, invoices) == expected["quickbooks"]["invoices"]
     assert count(store, payments) == expected["quickbooks"]["payments"]
@@ -176,7 +180,8 @@ def test_vendor_loop_syncs_maps_and_resolves_every_source(
     assert granted[("subscribed", True)] == statuses["subscribed"]
     assert granted[("unsubscribed", False)] == statuses["unsubscribed"]
     assert granted[("cleaned", False)] == statuses["cleaned"]
-    assert set(kinds) <= {"opened", "clicked", "unsubscribed", "bounced"}
+    assert set(kinds) <= {"sent", "opened", "clicked", "unsubscribed", "bounced"}
+    assert kinds["sent"] + kinds["bounced"] >= expected["mailchimp"]["sent_to"]
     assert kinds["unsubscribed"] == statuses["unsubscribed"]
 
     # Resolve ran after map: every source customer belongs to exactly one active person.
