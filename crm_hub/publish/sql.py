@@ -26,18 +26,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    delete,
 )
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from crm_hub.config.destinations import SqlDestination
-from crm_hub.errors import ConfigError, RetryableSourceError
+from crm_hub.errors import RetryableSourceError
 from crm_hub.logging import register_secret
 from crm_hub.publish.driver import DriverContext, Outcome, Settle, Throttle, register_driver
 from crm_hub.publish.payload import Outgoing
+from crm_hub.publish.tables import open_database, write_batch
 from crm_hub.store.schema import ExactDecimal, JsonDocument, UtcDateTime, profiles, traits
-from crm_hub.store.upsert import upsert
 
 __all__ = ["SqlDriver"]
 
@@ -67,10 +65,7 @@ class SqlDriver:
         self.name, self.config = ctx.name, config
         url = config.url.get_secret_value()
         register_secret(url)
-        try:
-            self.engine: Engine = create_engine(url)
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise ConfigError(f"destination {ctx.name}: url is not a database URL: {exc}") from None
+        self.engine: Engine = open_database(url, f"destination {ctx.name}")
         columns = [Column("master_id", String(28), primary_key=True)]
         self.numeric: set[str] = set()
         for field in config.fields:
@@ -110,19 +105,14 @@ class SqlDriver:
     def _write(self, batch: list[Outgoing]) -> None:
         now = datetime.now(UTC)
         gone = [i.master_id for i in batch if i.record.get("_deleted") or i.record.get("_erase")]
-        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        rows = []
         for item in batch:
             if item.master_id in gone or item.action == "forget":
                 continue
             row = {k: self._value(k, v) for k, v in item.record.items() if k in self.names}
-            row["published_at"] = now
-            by_shape.setdefault(tuple(sorted(row)), []).append(row)
+            rows.append({**row, "published_at": now})
         with self.engine.begin() as conn:
-            if gone:
-                conn.execute(delete(self.table).where(self.table.c.master_id.in_(gone)))
-            for shape, rows in by_shape.items():
-                update = [c for c in shape if c != "master_id"]
-                upsert(conn, self.table, rows, keys=["master_id"], update=update)
+            write_batch(conn, self.table, ["master_id"], rows, [(m,) for m in gone])
 
     def _value(self, name: str, value: Any) -> Any:
         if name in self.numeric and isinstance(value, str):

@@ -79,3 +79,18 @@ def test_console_scripts_run_the_targets(
             }
         }
     ]
+
+
+@pytest.mark.parametrize("module", ["files", "sql"])
+def test_python_m_files_and_sql_targets_report_each_batch(module: str, tmp_path: Path) -> None:
+    config = {
+        "files": {"path": str(tmp_path / "out" / "{stream}.jsonl"), "batch_size": 1},
+        "sql": {"url": f"sqlite:///{tmp_path / 'out.db'}", "batch_size": 1},
+    }[module]
+    lines = messages("people", [{"id": "a", "name": "Ann"}, {"id": "b", "name": "Bob"}])
+
+    said = run([sys.executable, "-m", f"connectors.target_{module}"], config, lines, tmp_path)
+
+    reports = [s[STATE_KEY] for s in said if STATE_KEY in s]
+    assert [r["confirmed"] for r in reports] == [["a"], ["b"]]
+    assert {r["destination"] for r in reports} == {module}

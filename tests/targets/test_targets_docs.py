@@ -7,12 +7,20 @@ from typing import Any
 
 import pytest
 
+from connectors.target_files import TargetFiles
 from connectors.target_hubspot import TargetHubSpot
 from connectors.target_mailchimp import TargetMailchimp
+from connectors.target_sql import TargetSql
 from connectors.target_webhook import TargetWebhook
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = {"mailchimp": TargetMailchimp, "hubspot": TargetHubSpot, "webhook": TargetWebhook}
+TARGETS = {
+    "mailchimp": TargetMailchimp,
+    "hubspot": TargetHubSpot,
+    "webhook": TargetWebhook,
+    "files": TargetFiles,
+    "sql": TargetSql,
+}
 # singer-sdk's own settings (documented by `--about`), not ours
 BUILTIN = {
     "add_record_metadata",
