@@ -9,12 +9,14 @@ from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
+import pytest
 from publish_helpers import NO, hub_config, join, leave, merge, put, states
 from sqlalchemy import create_engine, text
 
-from crm_hub.publish import erasure_hash, publish
-from crm_hub.store import Store
+from crm_hub.publish import erasure_hash, publish, stage
+from crm_hub.store import Store, open_store
 from crm_hub.store.schema import erasures
+from tests.conftest import pg_url
 
 FILE_DEST = """  drop:
     type: file
@@ -261,3 +263,24 @@ def test_sql_table_upserts_by_master_id_and_deletes_the_merged_away(
     engine.dispose()
     assert result.status == "succeeded"
     assert [tuple(r) for r in rows] == [("m_1", "ann@example.com", "Annie", 11, 4)]
+
+
+def test_a_large_push_leaves_publish_state_analysed_on_postgresql(
+    pg_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next diff's lookups are planned with real statistics (see stage.ANALYZE_AFTER)."""
+    store = open_store(pg_url(pg_schema))
+    put(store, "m_1", email="ann@example.com", first_name="Ann")
+    put(store, "m_2", email="bob@example.com", first_name="Bob")
+    monkeypatch.setattr(stage, "ANALYZE_AFTER", 2)
+    hub = hub_config(tmp_path, pg_url(pg_schema), FILE_DEST)
+
+    [result] = publish(store, hub)
+
+    assert result.confirmed == 2
+    with store.read() as conn:
+        tuples = conn.execute(
+            text("SELECT reltuples FROM pg_class WHERE oid = 'publish_state'::regclass")
+        ).scalar_one()
+    store.dispose()
+    assert tuples == 2  # -1 until the table is first analysed
