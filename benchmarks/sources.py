@@ -18,7 +18,9 @@ rate limits are off and Typeform's client-side pace is raised, so the
 figures measure the connectors, not the vendors' published limits; ``--vendor-limits`` keeps
 them (Typeform's 2 requests/s then caps it near 2,000 responses/s; Square's emulated 20/s caps
 its 100-per-page customer search near 2,000/s). Target: >= 5,000 records/s per connector on a
-full read. The last line is ``RESULT sources square_rps=... mailchimp_rps=... typeform_rps=...
+full read. After each incremental read, one line per stream sets the records read against the
+records the sandbox changed (``GET /_sandbox/changes``): what is read beyond them was read again.
+The last line is ``RESULT sources square_rps=... mailchimp_rps=... typeform_rps=...
 quickbooks_rps=...``.
 """
 
@@ -62,17 +64,20 @@ CHANGES = {
     "typeform": [("typeform.responses", "adds")],
     "quickbooks": [("quickbooks.customers", "changes"), ("quickbooks.invoices", "changes")],
 }
+# Streams without a cursor: read whole each sync (few records).
+WHOLE_READS = frozenset({"locations", "lists", "campaigns", "forms"})
 LOGGER = logging.getLogger("benchmarks.sources")
 
 
 @dataclass
 class Run:
-    """One read: records per stream, seconds, the state to resume from."""
+    """One read: records per stream, seconds, the state to resume from, the streams read."""
 
     seconds: float
     counts: dict[str, int]
     state: list[AirbyteStateMessage] = field(default_factory=list)
     control_messages: int = 0
+    streams: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -160,25 +165,72 @@ def read(
                 raise SystemExit(f"{vendor}: {message.trace.error.message}")
     seconds = time.perf_counter() - started
     controls = printed.getvalue().count('"CONNECTOR_CONFIG"')
-    return Run(seconds, counts, list(last_state.values()), controls)
+    names = [s.stream.name for s in catalog.streams]
+    return Run(seconds, counts, list(last_state.values()), controls, names)
 
 
-def mutate(url: str, vendor: str, tables: dict[str, int], percent: float) -> int:
-    """Change about ``percent`` % of the vendor's records; returns how many were touched."""
+@dataclass
+class Mutation:
+    """Records a vendor's mutations touched and the first instant they were stamped with."""
+
+    touched: int
+    since_ms: int
+
+
+def mutate(url: str, vendor: str, tables: dict[str, int], percent: float) -> Mutation:
+    """Change about ``percent`` % of the vendor's records."""
     touched = 0
-    started = time.time()
+    stamps = []
     for table, kind in CHANGES[vendor]:
         count = max(1, round(tables[table] * percent / 100))
         body = {"vendor": vendor, "table": table, kind: count}
         response = httpx.post(f"{url}/_sandbox/mutate", json=body, timeout=120)
         response.raise_for_status()
+        stamps.append(response.json()["stamped_at"])
         touched += count
-    # The sandbox stamps changes a millisecond apart, running ahead of the wall clock when it is
-    # faster; each sync's window ends at its start (Mailchimp and QuickBooks: at the start of its
-    # second). Wait until the second after the last stamp, or the changes go to the next sync.
-    newest = max(time.time(), started + touched / 1000)
-    time.sleep(max(0.0, int(newest) + 1.05 - time.time()))
-    return touched
+    # Each mutation is stamped in a fresh second, which runs ahead of the wall clock when
+    # mutations follow each other within one second; each sync's window ends at its start
+    # (Mailchimp and QuickBooks: at the start of its second). Wait until the second after the
+    # last stamp (a few seconds at most), or the changes go to the next sync.
+    newest = max(time.time(), max(stamps) / 1000)
+    time.sleep(min(5.0, max(0.0, int(newest) + 1.05 - time.time())))
+    return Mutation(touched, min(stamps))
+
+
+def changed_since(url: str, since_ms: int) -> dict[str, int]:
+    """The sandbox's own count of records stamped since ``since_ms``, by table or stream."""
+    response = httpx.get(f"{url}/_sandbox/changes", params={"since": since_ms}, timeout=120)
+    response.raise_for_status()
+    counts: dict[str, int] = response.json()["tables"]
+    return counts
+
+
+def print_read_vs_changed(
+    vendor: str, streams: list[str], incremental: Run, changed: dict[str, int]
+) -> None:
+    """Per stream: records the incremental read returned against those the sandbox changed.
+
+    The rest were read again: an inclusive cursor's newest second (fine when under 1 % of the
+    changes) or a stream read whole each sync (WHOLE: lists, campaigns, locations, forms).
+    """
+    for stream in streams:
+        read_count = incremental.counts.get(stream, 0)
+        key = f"{vendor}.{stream}"
+        if stream in WHOLE_READS:
+            print(
+                f"{vendor:<11}   {stream:<17} read {read_count:>7}  (WHOLE: read in full each sync)"
+            )
+            continue
+        if key not in changed:
+            print(f"{vendor:<11}   {stream:<17} read {read_count:>7}  changed ?")
+            continue
+        again = read_count - changed[key]
+        limit = max(1, changed[key] // 100)
+        verdict = "ok" if again <= limit else f"TOO MANY (> {limit})"
+        print(
+            f"{vendor:<11}   {stream:<17} read {read_count:>7}  changed {changed[key]:>7}  "
+            f"read again {again:>6}  {verdict}"
+        )
 
 
 def hub_readers() -> list[str]:
@@ -222,7 +274,7 @@ def through_hub(
         store = open_store(hub_config.store)
         try:
             full = sync_source(store, hub_config, vendor)
-            touched = mutate(url, vendor, tables, percent)
+            touched = mutate(url, vendor, tables, percent).touched
             incremental = sync_source(store, hub_config, vendor)
         finally:
             store.dispose()
@@ -238,16 +290,18 @@ def bench_connector(vendor: str, url: str, tables: dict[str, int], args: Any) ->
         f"{vendor:<11} full        {full.records:>8} records {full.seconds:7.1f} s "
         f"{full.rps:8.0f} records/s  {full.counts}"
     )
-    touched = mutate(url, vendor, tables, args.change_percent)
+    mutation = mutate(url, vendor, tables, args.change_percent)
     # QuickBooks: `config` now holds the rotated refresh token (the CDK wrote it in place), as
     # a hub persisting the CONTROL message would.
     incremental = read(vendor, config, full.state, skip)
     refreshes = full.control_messages + incremental.control_messages
     print(
         f"{vendor:<11} incremental {incremental.records:>8} records "
-        f"{incremental.seconds:7.1f} s after {touched} changes  {incremental.counts}"
+        f"{incremental.seconds:7.1f} s after {mutation.touched} changes  {incremental.counts}"
         + (f"  token refreshes={refreshes}" if vendor == "quickbooks" else "")
     )
+    changed = changed_since(url, mutation.since_ms)
+    print_read_vs_changed(vendor, incremental.streams, incremental, changed)
     if not args.through_hub:
         return full
     if vendor not in hub_readers():

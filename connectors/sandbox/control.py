@@ -6,6 +6,7 @@
 ``GET /truth``              ground truth CSV, streamed; ``?system=square,hubspot`` to filter
 ``GET|POST|DELETE /faults`` list, plan (``{"vendor", "kind", "count", ...}``), clear (``?vendor=``)
 ``POST /mutate``            ``{"vendor", "changes", "adds", "deletes", "table"?}``
+``GET /changes``            ``?since=<epoch ms>``: records stamped since, per table (changes.py)
 ``POST /reset``             rebuild the world from the seed, forget faults, tokens and writes
 ``POST /typeform/deliver``  ``{"form_id"?, "tag"?, "response_id"?}``: send a signed webhook
 ``GET /requests``           recent requests (``?limit=&vendor=``), without secrets
@@ -26,6 +27,7 @@ from connectors.sandbox import (
     webhook_receiver,
     webhooks,
 )
+from connectors.sandbox.changes import changes_since
 from connectors.sandbox.faults import Fault, FaultError
 from connectors.sandbox.mutate import MutationError, add_response, mutate
 from connectors.sandbox.routing import BadRequestBody, Request, Response, json_response
@@ -145,6 +147,15 @@ def _mutate(sandbox: Sandbox, request: Request) -> Response:
     return json_response(200, report.to_json())
 
 
+def _changes(sandbox: Sandbox, request: Request) -> Response:
+    raw = request.arg("since") or ""
+    if not raw.isdigit():
+        return json_response(400, {"error": f"since must be epoch milliseconds, got {raw!r}"})
+    with sandbox.world.lock:
+        counts = changes_since(sandbox.world, int(raw))
+    return json_response(200, {"since": int(raw), "tables": counts})
+
+
 def _deliver(sandbox: Sandbox, request: Request) -> Response:
     body = _body(request)
     ctx = sandbox.context
@@ -216,6 +227,8 @@ def handle(sandbox: Sandbox, request: Request) -> Response:
             return _faults(sandbox, request)
         if path == "/mutate" and method == "POST":
             return _mutate(sandbox, request)
+        if path == "/changes" and method == "GET":
+            return _changes(sandbox, request)
         if path == "/reset" and method == "POST":
             sandbox.reset()
             return json_response(200, {"status": "reset", "seed": sandbox.config.seed})

@@ -36,13 +36,14 @@ class MutationError(ValueError):
 
 @dataclass
 class MutationReport:
-    """Ids of the records changed, added and deleted."""
+    """Ids of the records changed, added and deleted, and the instant they were stamped with."""
 
     vendor: str
     table: str
     changed: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    stamped_at: int = 0  # epoch ms: every record of one mutation carries the same stamp
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -52,6 +53,7 @@ class MutationReport:
             "changed": self.changed,
             "added": self.added,
             "deleted": self.deleted,
+            "stamped_at": self.stamped_at,
         }
 
 
@@ -243,7 +245,6 @@ def mutate(
     world.mutations += 1
     np_rng = np.random.default_rng([world.seed, world.mutations])
     rng = rng_for(world.seed, 0xC4A6, world.mutations)
-    report = MutationReport(vendor, name)
     target = world.tables[name]
     live = np.flatnonzero(target.col("deleted") == 0)
     picked: np.ndarray | list[int] = (
@@ -252,6 +253,7 @@ def mutate(
         else []
     )
     now = world.clock.next_second_ms()  # one stamp for the whole mutation, in a fresh second
+    report = MutationReport(vendor, name, stamped_at=now)
     for row in (int(r) for r in picked[:changes]):
         if name == "typeform.responses":  # responses never change: the person answers again
             new = _add(world, name, np_rng, now)

@@ -125,6 +125,17 @@ def _record_times(
     return created, np.maximum(updated, created)
 
 
+def _last_day(rng: np.random.Generator, anchor: int, size: int) -> np.ndarray:
+    """Instants spread over the day before the anchor: the cap of times drawn past it.
+
+    One cap for all would stamp every such record with the anchor's last second, which an
+    inclusive incremental cursor then reads again on every sync (and which saturates QuickBooks'
+    change data capture). The draws come from a child generator: the world's others stay as they
+    were.
+    """
+    return anchor - 1000 - rng.spawn(1)[0].integers(0, DAY_MS, size)
+
+
 # Narrow column types keep a million-customer world in a few hundred MB.
 _INT64_COLUMNS = {"created", "updated", "total", "paid", "amount"}
 _INT8_COLUMNS = {"variant", "location", "state", "list", "status", "form", "tender_only", "item"}
@@ -296,7 +307,7 @@ def _square_orders(
     closing = rng.integers(5 * 60_000, 3 * 3_600_000, total)
     late = rng.random(total) < 0.03  # refunded or amended later
     closing = np.where(late, rng.integers(DAY_MS, 20 * DAY_MS, total), closing)
-    updated = np.minimum(all_created + closing, anchor - 1000)
+    updated = np.minimum(all_created + closing, _last_day(rng, anchor, total))
     open_recent = state == 1
     updated = np.where(open_recent, all_created, updated)
     return _sorted_table(
@@ -373,7 +384,8 @@ def _quickbooks_ledger(
     paid_full = (outcome < 0.72) | (age > 400 * DAY_MS) & (outcome < 0.9)
     partial = ~paid_full & (outcome < 0.82)
     paid = np.where(paid_full, total, np.where(partial, total // 2 // 50 * 50, 0))
-    pay_at = np.minimum(created + rng.integers(DAY_MS, 45 * DAY_MS, len(rows)), anchor - 1000)
+    paying = rng.integers(DAY_MS, 45 * DAY_MS, len(rows))
+    pay_at = np.minimum(created + paying, _last_day(rng, anchor, len(rows)))
     updated = np.where(paid > 0, pay_at, created)
     invoices = _sorted_table(
         "quickbooks.invoices",

@@ -218,16 +218,15 @@ def control_configs(stdout: str) -> list[dict[str, Any]]:
 def mutate(server: SandboxServer, vendor: str, **changes: Any) -> dict[str, Any]:
     """``POST /_sandbox/mutate``; returns the ids touched once every change is in the past.
 
-    The sandbox stamps changes a millisecond apart, ahead of the wall clock when it is faster
-    than that, and Mailchimp and QuickBooks compare times in whole seconds: each sync's window
-    closes at the start of its own second. So this waits until the second after the last stamp.
+    The sandbox stamps a mutation in a fresh second, ahead of the wall clock when mutations
+    follow each other within one second, and Mailchimp and QuickBooks compare times in whole
+    seconds: each sync's window closes at the start of its own second. So this waits until the
+    second after the stamp.
     """
-    started = time.time()
     response = httpx.post(f"{server.url}/_sandbox/mutate", json={"vendor": vendor, **changes})
     response.raise_for_status()
     report: dict[str, Any] = response.json()
-    touched = sum(len(report[kind]) for kind in ("changed", "added", "deleted"))
-    newest = max(time.time(), started + touched / 1000)
+    newest = max(time.time(), report["stamped_at"] / 1000)
     time.sleep(max(0.0, int(newest) + 1.02 - time.time()))
     return report
 

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import pytest
-from airbyte_cdk.models import Status
+from airbyte_cdk.models import (
+    AirbyteStateBlob,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    AirbyteStreamState,
+    Status,
+    StreamDescriptor,
+)
 from source_harness import (
     CLOSED_PORT_URL,
     check,
@@ -278,23 +285,78 @@ def test_sent_to_pages_through_a_large_campaign() -> None:
     assert max(Counter(k[0] for k in keys).values()) > 1000
 
 
-def test_sent_to_incremental_reads_only_campaigns_sent_within_the_look_back(
+def _sent_to_state_at(
+    state: list[AirbyteStateMessage], send_time: str
+) -> list[AirbyteStateMessage]:
+    """sent_to's saved state moved to ``send_time``: as if the last sync had ended there."""
+    saved = state[0].stream.stream_state.__dict__  # type: ignore[union-attr]
+    moved = {
+        **saved,
+        "state": {"campaign_send_time": send_time},
+        "parent_state": {"sent_campaigns": {"send_time": send_time}},
+    }
+    return [
+        AirbyteStateMessage(
+            type=AirbyteStateType.STREAM,
+            stream=AirbyteStreamState(
+                stream_descriptor=StreamDescriptor(name="sent_to"),
+                stream_state=AirbyteStateBlob(**moved),
+            ),
+        )
+    ]
+
+
+def test_sent_to_incremental_after_member_changes_reads_no_recipient_again(
     server: SandboxServer,
 ) -> None:
     config = sandbox_config(VENDOR, server.url)
     first = read(VENDOR, config, streams=["sent_to"])
-    sent_times = {r["campaign_id"]: r["campaign_send_time"] for r in records(first, "sent_to")}
-    newest = max(sent_times.values())
+    newest = max(r["campaign_send_time"] for r in records(first, "sent_to"))
+    mutate(server, VENDOR, changes=5, adds=1)  # members change; no campaign is sent
 
     with request_log() as requests:
         second = read(VENDOR, config, state=final_state(first), streams=["sent_to"])
 
     sinces = [_arg(r.query, "since_send_time") for r in requests if r.path.endswith("/campaigns")]
-    assert len(sinces) == 1 and sinces[0] < newest  # looked back (7 days by default)
-    again = records(second, "sent_to")
-    recent = {c for c, at in sent_times.items() if at >= sinces[0]}
-    assert again and {r["campaign_id"] for r in again} == recent != set(sent_times)
-    assert set(_sent_keys(again)) <= set(_sent_keys(records(first, "sent_to")))
+    # From the saved cursor, with no look-back (the query reads its "+" as a space).
+    assert [since.replace(" ", "+") for since in sinces] == [newest]
+    # since_send_time includes its own second: the campaigns sent then are not read again.
+    assert records(second, "sent_to") == []
+    assert not [r for r in requests if r.path.endswith("/sent-to")]
+
+
+def test_sent_to_incremental_reads_only_campaigns_sent_strictly_after_the_cursor(
+    server: SandboxServer,
+) -> None:
+    config = sandbox_config(VENDOR, server.url)
+    first = read(VENDOR, config, streams=["sent_to"])
+    by_time: dict[str, set[tuple[str, str]]] = {}
+    for row in records(first, "sent_to"):
+        by_time.setdefault(row["campaign_send_time"], set()).add(_sent_keys([row])[0])
+    *_, cursor, newest = sorted(by_time)
+
+    second = read(
+        VENDOR, config, state=_sent_to_state_at(final_state(first), cursor), streams=["sent_to"]
+    )
+
+    again = _sent_keys(records(second, "sent_to"))
+    assert len(again) == len(set(again))
+    assert set(again) == by_time[newest]  # the cursor's own campaigns are not read again
+
+
+def test_sent_to_look_back_when_set_re_reads_the_campaigns_sent_within_it(
+    server: SandboxServer,
+) -> None:
+    config = sandbox_config(VENDOR, server.url, sent_to_lookback_days=15)  # campaigns: fortnightly
+    first = read(VENDOR, config, streams=["sent_to"])
+    by_time: dict[str, set[tuple[str, str]]] = {}
+    for row in records(first, "sent_to"):
+        by_time.setdefault(row["campaign_send_time"], set()).add(_sent_keys([row])[0])
+    *_, before, newest = sorted(by_time)
+
+    second = read(VENDOR, config, state=final_state(first), streams=["sent_to"])
+
+    assert set(_sent_keys(records(second, "sent_to"))) == by_time[before] | by_time[newest]
 
 
 def test_sent_to_waits_for_retry_after(server: SandboxServer) -> None:

@@ -99,6 +99,32 @@ def test_incremental_read_returns_only_changed_records(server: SandboxServer) ->
         )
 
 
+def test_incremental_read_after_changes_re_reads_at_most_one_record_per_stream(
+    server: SandboxServer,
+) -> None:
+    # Seeded LastUpdatedTimes are spread out: the saved cursor's second (read again, inclusive)
+    # holds one record, not every invoice paid near the sandbox's anchor.
+    streams = ["customers", "invoices", "payments"]
+    config = copy.deepcopy(sandbox_config(VENDOR, server.url))
+    first = read(VENDOR, config, streams=streams)
+    customers = mutate(server, VENDOR, changes=3)
+    invoices = mutate(server, VENDOR, table="quickbooks.invoices", changes=3)
+
+    second = read(VENDOR, config, state=final_state(first), streams=streams)
+
+    for stream, report in (("customers", customers), ("invoices", invoices)):
+        got = {r["Id"] for r in records(second, stream)}
+        assert set(report["changed"]) <= got
+        assert len(got - set(report["changed"])) <= 1, stream
+    unrelated = [
+        payment
+        for payment in records(second, "payments")
+        if not {t["TxnId"] for line in payment["Line"] for t in line["LinkedTxn"]}
+        & set(invoices["changed"])
+    ]
+    assert len(unrelated) <= 1
+
+
 def test_deleted_invoices_and_payments_come_from_change_data_capture(
     server: SandboxServer,
 ) -> None:

@@ -197,3 +197,22 @@ def test_mutate_rejects_unknown_vendor_and_table(client: httpx.Client) -> None:
         ).status_code
         == 400
     )
+
+
+def test_changes_counts_the_records_a_mutation_stamped(client: httpx.Client) -> None:
+    members = _mutate(client, vendor="mailchimp", changes=3, adds=1)
+    invoices = _mutate(
+        client, vendor="quickbooks", table="quickbooks.invoices", changes=2, deletes=1
+    )
+
+    counts = client.get("/_sandbox/changes", params={"since": members["stamped_at"]}).json()
+    later = client.get("/_sandbox/changes", params={"since": invoices["stamped_at"]}).json()
+
+    assert counts["tables"]["mailchimp.members"] == 4
+    assert counts["tables"]["quickbooks.invoices"] == 3
+    assert counts["tables"]["quickbooks.deleted_invoices"] == 1
+    assert counts["tables"]["square.customers"] == 0
+    assert counts["tables"]["mailchimp.email_activity"] > 0  # their activity moves with them
+    assert counts["tables"]["mailchimp.sent_to"] == 0  # no campaign was sent
+    assert later["tables"]["mailchimp.members"] == 0  # stamped before the invoices
+    assert client.get("/_sandbox/changes", params={"since": "soon"}).status_code == 400
