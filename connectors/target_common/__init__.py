@@ -3,7 +3,7 @@
 Public names: ``DestinationHttp``, ``RetryPolicy``, ``DestinationAuthError``,
 ``DestinationUnavailable`` (``http``); ``BatchReporter``, ``BatchOutcome``, ``Rejection``,
 ``record_key``, ``jsonable``, ``STATE_KEY`` (``report``); ``TargetParts``, ``parts_of``
-(``parts``); ``common_properties`` (``settings``).
+(``parts``); ``common_properties``, ``rejections_property`` (``settings``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from connectors.target_common.report import (
     jsonable,
     record_key,
 )
-from connectors.target_common.settings import common_properties
+from connectors.target_common.settings import common_properties, rejections_property
 
 __all__ = [
     "STATE_KEY",
@@ -39,6 +39,7 @@ __all__ = [
     "TargetParts",
     "batch_size",
     "common_properties",
+    "rejections_property",
     "describe_error",
     "http_reason",
     "jsonable",

@@ -5,6 +5,19 @@ from __future__ import annotations
 from singer_sdk import typing as th
 
 
+def rejections_property() -> th.Property:  # type: ignore[type-arg]
+    """``rejections_path``: where a target appends the records its destination refused."""
+    return th.Property(
+        "rejections_path",
+        th.StringType,
+        description=(
+            "JSONL file to append one line per rejected record to (destination, stream, "
+            "key, reason, status, batch_id, at). Without it rejections are only logged and "
+            "reported in STATE."
+        ),
+    )
+
+
 def common_properties(batch_default: int, batch_max: int) -> list[th.Property]:  # type: ignore[type-arg]
     """The shared config properties; ``batch_size`` is capped by the destination's limit."""
     return [
@@ -17,15 +30,7 @@ def common_properties(batch_default: int, batch_max: int) -> list[th.Property]: 
                 f"(at most {batch_max})."
             ),
         ),
-        th.Property(
-            "rejections_path",
-            th.StringType,
-            description=(
-                "JSONL file to append one line per rejected record to (destination, stream, "
-                "key, reason, status, batch_id, at). Without it rejections are only logged and "
-                "reported in STATE."
-            ),
-        ),
+        rejections_property(),
         th.Property(
             "timeout_seconds",
             th.NumberType,

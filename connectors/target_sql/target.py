@@ -11,7 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from sqlalchemy.pool import NullPool
 
-from connectors.target_common import BatchReporter
+from connectors.target_common import BatchReporter, rejections_property
 from connectors.target_sql.sinks import SqlSink
 from crm_hub.errors import ConfigError
 from crm_hub.publish.tables import open_database
@@ -45,15 +45,7 @@ class TargetSql(Target):
             default=1000,
             description="Records per batch: one transaction and one STATE line each.",
         ),
-        th.Property(
-            "rejections_path",
-            th.StringType,
-            description=(
-                "JSONL file to append one line per rejected record to (destination, stream, "
-                "key, reason, status, batch_id, at). Without it rejections are only logged and "
-                "reported in STATE."
-            ),
-        ),
+        rejections_property(),
     ).to_dict()
 
     def __init__(self, **kwargs: Any) -> None:
