@@ -43,8 +43,8 @@ def first_name(ctx: PairContext) -> Levels:
     """Given names: exact, nickname, Jaro-Winkler ≥ 0.92 / ≥ 0.80, initial, different.
 
     Example pairs: ``Robert``/``Robert`` → exact; ``Bob``/``Robert`` → nickname;
-    ``Jonathon``/``Jonathan`` → very similar; ``J``/``John`` → initial; ``Ann``/``Paul`` →
-    different.
+    ``Jonathon``/``Jonathan`` → very similar; ``J``/``John`` or ``B``/``Rebecca`` (Becky) →
+    initial; ``Ann``/``Paul`` → different.
     """
     agreement = names(ctx)
     sim = agreement.first

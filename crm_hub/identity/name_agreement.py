@@ -83,7 +83,33 @@ def _tokens(
         return _Tokens(similarity, nickname, np.zeros(len(a), dtype=bool))
     safe_a, safe_b = np.maximum(a, 0), np.maximum(b, 0)
     initials = present & (initial[safe_a] == initial[safe_b]) & (single[safe_a] | single[safe_b])
+    # ``B``/``Rebecca``: the initial of a nickname (Becky) stands for the full name too.
+    letters = _variant_initials(ctx)
+    for one, other in ((safe_a, safe_b), (safe_b, safe_a)):
+        initials |= present & single[one] & _has_letter(letters[other], initial[one])
     return _Tokens(similarity, nickname, initials)
+
+
+def _has_letter(masks: np.ndarray, letters: np.ndarray) -> np.ndarray:
+    """Whether each letter (a code point) is set in its 26-bit a-z mask."""
+    bit = letters.astype(np.int64) - ord("a")
+    inside = (bit >= 0) & (bit < 26)
+    result: np.ndarray = inside & ((masks >> np.where(inside, bit, 0)) & 1).astype(bool)
+    return result
+
+
+def _variant_initials(ctx: PairContext) -> np.ndarray:
+    """Per value of the joint name vocabulary: a-z mask of its nickname variants' initials."""
+    if "variant_initials" not in ctx.cache:
+        pointer, flat = _variant_table(ctx)
+        masks = np.zeros(len(pointer) - 1, dtype=np.int64)
+        for row in np.flatnonzero(np.diff(pointer)):
+            for name in flat[pointer[row] : pointer[row + 1]]:
+                if "a" <= name[0] <= "z":
+                    masks[row] |= 1 << (ord(name[0]) - ord("a"))
+        ctx.cache["variant_initials"] = masks
+    found: np.ndarray = ctx.cache["variant_initials"]  # type: ignore[assignment]
+    return found
 
 
 def names(ctx: PairContext) -> NameAgreement:

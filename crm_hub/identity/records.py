@@ -46,8 +46,9 @@ INPUT_COLUMNS = (
 )  # fmt: skip
 """Columns `prepare` reads; others are ignored."""
 
-NICKNAME_SLOTS = 3
-"""How many nickname groups a given name keeps (``alex`` belongs to several)."""
+NICKNAME_SLOTS = 6
+"""How many nickname groups a given name keeps: all of them in the shipped table (``rick`` is
+in six; keeping three missed Rick/Patrick)."""
 
 
 def codes_of(values: np.ndarray | pd.Series) -> np.ndarray:

@@ -98,6 +98,24 @@ def test_nickname_matches(run: Run, short: str, formal: str) -> None:
     assert not same_person(result, ("pos", "1"), ("pos", "3"))
 
 
+@pytest.mark.parametrize(
+    ("short", "formal"),
+    [("B", "Rebecca"), ("D", "Richard"), ("T", "Anthony")],
+    ids=["initial-of-becky", "initial-of-dick", "initial-of-tony"],
+)
+def test_initial_of_a_nickname_with_one_mailbox_matches(run: Run, short: str, formal: str) -> None:
+    # The initial may be that of the name the person goes by; it read as "different" before.
+    shared = dict(last_name="Hadfield", email="hadfield.r77@fastmail.com")
+    rows = [
+        person("pos", "1", first_name=short, phone="07911 123456", **shared),
+        person("news", "2", first_name=formal, **shared),
+        person("pos", "3", first_name="Anne", last_name="Hadfield", phone="07700 111222"),
+    ]
+    result = run(rows)
+    assert same_person(result, ("pos", "1"), ("news", "2"))
+    assert not same_person(result, ("news", "2"), ("pos", "3"))
+
+
 def test_swapped_names_match(run: Run) -> None:
     rows = [
         person("pos", "1", first_name="Ormridge", last_name="Jonathan", email="jo@ormridge.net"),
