@@ -1,10 +1,13 @@
-"""Helpers of the target tests: run a target in-process on Singer messages, read what it said."""
+"""Helpers of the target tests: run a target (in-process, or its console script) on Singer
+messages, read what it said."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,18 @@ def run_target(target_class: Any, config: dict[str, Any], lines: str) -> TargetR
     if path and Path(path).exists():
         run.rejections = [json.loads(x) for x in Path(path).read_text().splitlines()]
     return run
+
+
+def run_script(
+    script: str, tmp_path: Path, config: dict[str, Any], lines: list[dict[str, Any]]
+) -> subprocess.CompletedProcess[str]:
+    """Run an installed target's console script in ``tmp_path`` on ``lines`` (Singer messages)."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return subprocess.run(
+        [str(Path(sys.executable).parent / script), "--config", "config.json"],
+        input="".join(json.dumps(m) + "\n" for m in lines),
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
 
 
 def sandbox_requests(server: SandboxServer, vendor: str) -> list[dict[str, Any]]:

@@ -8,17 +8,16 @@ import csv
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 from singer_sdk.singerlib.exceptions import InvalidInputLine
+from targets_helpers import run_script
 
 from connectors.target_files import TargetFiles
 
-SCRIPT = str(Path(sys.executable).parent / "target-crmhub-files")
 SCHEMA = {
     "type": "SCHEMA",
     "stream": "people",
@@ -52,12 +51,7 @@ INPUT = [SCHEMA, record(id="a", name="Ann", score=1.5), record(id="b", name="Bob
 def run(
     tmp_path: Path, config: dict[str, Any], lines: list[dict[str, Any]]
 ) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    return subprocess.run(
-        [SCRIPT, "--config", "config.json"],
-        input="".join(json.dumps(m) + "\n" for m in lines),
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    return run_script("target-crmhub-files", tmp_path, config, lines)
 
 
 def stdout_states(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:

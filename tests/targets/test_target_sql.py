@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from targets_helpers import run_script
 
 from tests.conftest import pg_url
 
-SCRIPT = str(Path(sys.executable).parent / "target-crmhub-sql")
 PROPERTIES = {
     "id": {"type": "string"},
     "name": {"type": ["string", "null"]},
@@ -43,12 +42,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def run(
     tmp_path: Path, config: dict[str, Any], lines: list[dict[str, Any]]
 ) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    return subprocess.run(
-        [SCRIPT, "--config", "config.json"],
-        input="".join(json.dumps(m) + "\n" for m in lines),
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    return run_script("target-crmhub-sql", tmp_path, config, lines)
 
 
 def reports(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
