@@ -258,3 +258,59 @@ def test_a_master_merged_away_loses_its_row(
     assert "m_eve" not in rows
     assert rows["m_bob"]["orders_count"] == 4 and rows["m_bob"]["visits_by_branch"] == {
         "camden": 3, "soho": 1}  # fmt: skip
+
+
+def test_large_scopes_computed_in_two_processes_give_the_same_traits(
+    store: Store,
+    people: Fixture,
+    read_traits: Callable[[], dict[str, dict[str, Any]]],
+    monkeypatch: Any,
+) -> None:
+    from crm_hub.profile.traits import halves, stage
+
+    calls: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(len(args[2]))
+        return halves.per_master_in_halves(*args)
+
+    monkeypatch.setattr(halves, "HALVES_FROM", 2)  # the fixture's four masters: two and two
+    monkeypatch.setattr(stage, "per_master_in_halves", counted)
+    result = compute_traits(store, today=TODAY)
+    assert calls == [4] and (result.masters, result.written, result.deleted) == (4, 4, 1)
+    rows = read_traits()
+    for master, expected in (("m_ann", ANN), ("m_bob", BOB), ("m_cat", CAT), ("m_eve", EVE)):
+        assert _values(rows[master], expected) == expected, master
+    # The same values hash as one process computes: a full run in one process writes nothing.
+    monkeypatch.setattr(halves, "HALVES_FROM", 1_000_000)
+    again = compute_traits(store, today=TODAY, full=True)
+    assert (again.masters, again.written, again.unchanged) == (4, 0, 4)
+
+
+def test_a_failing_second_half_fails_the_run_and_writes_nothing(
+    store: Store,
+    people: Fixture,
+    read_traits: Callable[[], dict[str, dict[str, Any]]],
+    monkeypatch: Any,
+) -> None:
+    import os
+
+    import pytest
+
+    from crm_hub.errors import StoreError
+    from crm_hub.profile.traits import halves
+
+    parent = os.getpid()
+    real = halves.load_frames
+
+    def dies_in_the_fork(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != parent:
+            os._exit(3)  # killed: the pool breaks
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(halves, "HALVES_FROM", 2)
+    monkeypatch.setattr(halves, "load_frames", dies_in_the_fork)
+    before = read_traits()  # the fixture's stale row of merged Dan only
+    with pytest.raises(StoreError, match="second half of the masters died"):
+        compute_traits(store, today=TODAY)
+    assert read_traits() == before and list(before) == ["m_dan"]

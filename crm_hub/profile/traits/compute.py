@@ -20,7 +20,7 @@ from crm_hub.profile.traits.person import (
 from crm_hub.profile.traits.registry import TRAITS
 from crm_hub.profile.traits.scores import fit_scores, score_traits
 
-__all__ = ["compute", "fit_model"]
+__all__ = ["finish", "fit_model", "per_master"]
 
 
 def fit_model(traits: pd.DataFrame, today: date) -> dict[str, Any]:
@@ -30,12 +30,10 @@ def fit_model(traits: pd.DataFrame, today: date) -> dict[str, Any]:
     return {"day": today.isoformat(), "scores": scores, "clv": fit_clv(with_churn)}
 
 
-def compute(
-    frames: Frames, today: date, model: dict[str, Any] | None
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every trait per master (index: code), and the model used (fitted here when None).
+def per_master(frames: Frames, today: date) -> pd.DataFrame:
+    """Every trait that depends on one master's own rows (index: code), before the model.
 
-    Money traits are fixed-point integers (1/10,000), times epoch seconds, dates ``date``.
+    Masters are independent here, so disjoint scopes can be computed apart and concatenated.
     """
     n = len(frames.master_ids)
     day = epoch_day(today)
@@ -47,12 +45,23 @@ def compute(
     traits = traits.join(owed)
     traits = traits.join(person_traits(frames.customers, frames.profiles, n, today))
     traits = traits.join(email_traits(frames.customers, frames.events, n))
+    currency = main.reindex(traits.index)
+    traits["currency"] = currency.where(currency.notna() & (currency != ""), None)
+    return traits
+
+
+def finish(
+    traits: pd.DataFrame, today: date, model: dict[str, Any] | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every trait per master (index: code) from ``per_master``'s, and the model used: the
+    population's scores and CLV (the model is fitted here when None).
+
+    Money traits are fixed-point integers (1/10,000), times epoch seconds, dates ``date``.
+    """
     if model is None:
         model = fit_model(traits, today)
     traits = traits.join(score_traits(traits, model["scores"]))
     traits["predicted_clv"] = predict_clv(traits, model["clv"])
-    currency = main.reindex(traits.index)
-    traits["currency"] = currency.where(currency.notna() & (currency != ""), None)
     traits["total_spend"] = traits["_spend"]
     traits["average_order_value"] = traits["_aov"]
     traits["open_balance"] = traits["_open"]

@@ -30,7 +30,8 @@ from sqlalchemy import Connection, select
 
 from crm_hub.config.models import HubConfig
 from crm_hub.logging import get_logger
-from crm_hub.profile.traits.compute import compute
+from crm_hub.profile.traits.compute import finish, per_master
+from crm_hub.profile.traits.halves import per_master_in_halves, splits
 from crm_hub.profile.traits.load import load_frames, prepare_scope
 from crm_hub.profile.traits.write import delete_rows, row_texts, stored_hashes, write_rows
 from crm_hub.store.engine import Store
@@ -231,12 +232,17 @@ def _read_phase(
             result.timings["plan"] = round(time.monotonic() - started, 3)
             if plan.scope is not None and not plan.scope:
                 return plan, [], [], []
-            frames = load_frames(conn, ids, few=plan.scope is not None)
-            result.timings["read"] = round(time.monotonic() - started, 3)
-            traits, plan.model = compute(frames, today, plan.model)
-            result.timings["compute"] = round(time.monotonic() - started, 3)
+            halves = splits(store, len(ids))
+            if halves:
+                ids, own = per_master_in_halves(store, conn, ids, today)
+            else:
+                own = per_master(load_frames(conn, ids, few=plan.scope is not None), today)
+            result.timings["read"] = round(time.monotonic() - started, 3)  # + per-master traits
+            traits, plan.model = finish(own, today, plan.model)
+            result.timings["compute"] = round(time.monotonic() - started, 3)  # the model
             texts = row_texts(traits)
-            stored = stored_hashes(conn)
+            # The halves left the scope tables holding the lower half: read every stored hash.
+            stored = stored_hashes(conn, scoped=not halves)
             result.timings["diff"] = round(time.monotonic() - started, 3)
     result.masters = len(ids)
     result.clv_model = str(plan.model["clv"].get("model", "")) if plan.model else ""

@@ -76,12 +76,13 @@ def row_texts(traits: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def stored_hashes(conn: Connection) -> dict[str, str]:
-    """values_hash of the scope's masters (the scope temp table must exist on ``conn``)."""
-    rows = conn.exec_driver_sql(
-        "SELECT t.master_id, t.values_hash FROM traits t "
-        "JOIN trait_scope s ON s.master_id = t.master_id"
-    )
+def stored_hashes(conn: Connection, *, scoped: bool = True) -> dict[str, str]:
+    """values_hash of the scope's masters (the scope temp table must exist on ``conn``), or
+    of every master when not ``scoped``."""
+    sql = "SELECT t.master_id, t.values_hash FROM traits t"
+    if scoped:
+        sql += " JOIN trait_scope s ON s.master_id = t.master_id"
+    rows = conn.exec_driver_sql(sql)
     return {str(m): str(h) for m, h in rows}
 
 
