@@ -154,7 +154,6 @@ def _changed_masters(
         found.update(str(r[0]) for r in rows)
     old: dict[str, dict[str, int]] = mark.get("canonical", {})
     marks = {table: dict(old.get(table, {})) for table in _CUSTOMER_KEY}
-    sources = set(_maps(conn)) | {s for per in old.values() for s in per}
     for table, key in _CUSTOMER_KEY.items():
         via_invoice = (
             "LEFT JOIN invoices i ON i.source = t.source AND i.source_id = t.invoice_source_id "
@@ -164,7 +163,9 @@ def _changed_masters(
             else ""
         )
         second = ", li.master_id" if table == "payments" else ", NULL"
-        for source in sorted(sources):
+        # Only the sources the table has rows of: for one without, the raw_change_seq index
+        # below would walk the whole table to find nothing (the newsletter's orders).
+        for source in conn.exec_driver_sql(_SOURCES.format(table)).scalars().all():
             hi = marks[table].get(source, 0)
             found_rows = conn.exec_driver_sql(
                 f"SELECT t.raw_change_seq, l.master_id{second} FROM {table} t "
