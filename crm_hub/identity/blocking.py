@@ -234,6 +234,13 @@ def _surname_dob(prepared: Prepared) -> KeyValues:
     return _single(_combine(prepared.last_phonetic, prepared.dob_code))
 
 
+@register_blocking_key("dob")
+def _dob(prepared: Prepared) -> KeyValues:
+    """Full birth date alone: duplicates whose names and address were both rewritten (FEBRL's
+    heavy corruptions); common dates fill blocks past the cap and make no pairs."""
+    return _single(prepared.dob_code)
+
+
 @register_blocking_key("first_name_dob")
 def _first_dob(prepared: Prepared) -> KeyValues:
     tokens = _name_tokens(prepared.first)

@@ -182,7 +182,9 @@ def contact(ctx: PairContext) -> Levels:
     level = np.zeros(len(ctx), dtype=np.int8)
     level[postcode == 1] = 1
     (line_codes,), strings = ctx.vocabulary("address", "address")
-    near = np.flatnonzero((postcode == 1) & ~same_address)
+    # A postcode typo (``4152``/``4153``) in one town must not hide the same street address.
+    same_town = (postcode == 0) & (ctx.equal_codes("city_code") == 1)
+    near = np.flatnonzero(((postcode == 1) | same_town) & ~same_address)
     if len(near):
         sim = ctx.similarity(line_codes[ctx.left[near]], line_codes[ctx.right[near]], strings)
         level[near[sim >= 0.9]] = 2

@@ -16,7 +16,7 @@ from crm_hub.identity.arrays import distinct_inverse
 from crm_hub.identity.context import PairContext
 from crm_hub.normalize import nickname_table
 
-__all__ = ["NameAgreement", "names", "nickname_typo"]
+__all__ = ["NameAgreement", "given_names", "keyboard_slip", "names", "nickname_typo"]
 
 
 @dataclass(frozen=True)
@@ -209,3 +209,33 @@ def nickname_typo(ctx: PairContext, agreement: NameAgreement, level: np.ndarray)
         close[owner[(distance <= 1) & long_enough]] = True
     hit[todo] = close[inverse]
     return hit
+
+
+_QWERTY_NEIGHBOURS = dict(zip("abcdefghijklmnopqrstuvwxyz", (
+    "qwsz", "vghn", "xdfv", "serfcx", "wsdr", "drtgvc", "ftyhbv", "gyujnb", "ujko", "huikmn",
+    "jiolm", "kop", "njk", "bhjm", "iklp", "ol", "wa", "edft", "awedxz", "rfgy", "yhji", "cfgb",
+    "qase", "zsdc", "tghu", "asx"), strict=True))  # fmt: skip
+
+
+def keyboard_slip(a: str, b: str) -> bool:
+    """Whether two names (4+ letters) are one keystroke apart: a letter dropped or doubled, two
+    neighbours swapped, or a key hit next to the right one (``Jonh``, ``Kohn``/``John``).
+
+    A different letter far from the right key (``Joan``/``John``, ``Mary``/``Mark``) is more
+    often a different name than a slip, so it does not count.
+    """
+    if len(a) < 4 or len(b) < 4 or OSA.distance(a, b) != 1:
+        return False
+    if len(a) != len(b):
+        return True
+    differ = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(differ) == 2 or b[differ[0]] in _QWERTY_NEIGHBOURS.get(a[differ[0]], "")
+
+
+def given_names(ctx: PairContext, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two given names of the pairs ``rows`` (after undoing swaps), as name strings."""
+    (first_codes, last_codes), strings = ctx.vocabulary("names", "first", "last")
+    left, right = ctx.left[rows], ctx.right[rows]
+    swapped = names(ctx).swapped[rows]
+    a = np.where(swapped, last_codes[left], first_codes[left])
+    return strings[a], strings[first_codes[right]]

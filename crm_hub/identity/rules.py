@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crm_hub.identity.comparisons import PairContext
+from crm_hub.identity.name_agreement import given_names, keyboard_slip
 
 __all__ = [
     "Rule",
@@ -257,4 +258,12 @@ def _ambiguous_household(levels: LevelMap, ctx: PairContext) -> np.ndarray:
         & (levels["birth_date"] < 2)
         & household
     )
+    # A given name one keystroke from the other's names its member: ``Jonh`` is John, not Joan.
+    similar = np.flatnonzero(result & (levels["first_name"] == 2))
+    if len(similar):
+        slips = np.fromiter(
+            (keyboard_slip(a, b) for a, b in zip(*given_names(ctx, similar), strict=True)),
+            dtype=bool, count=len(similar),
+        )  # fmt: skip
+        result[similar[slips]] = False
     return result

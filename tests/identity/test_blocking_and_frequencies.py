@@ -36,6 +36,21 @@ def test_given_name_typo_with_same_surname_is_compared(given: str, typo: str) ->
     assert _pairs(rows, blocking_keys=others) == set()
 
 
+def test_records_sharing_only_a_full_birth_date_are_compared() -> None:
+    # FEBRL-style duplicate: both names and the address rewritten, the birth date intact.
+    rows = [
+        {"source_id": "1", "first_name": "Madison", "last_name": "Dixon",
+         "birth_date": "1922-06-09", "postcode": "5047"},
+        {"source_id": "2", "first_name": "Kylie", "last_name": "Boxhall",
+         "birth_date": "1922-06-09", "postcode": "4703"},
+        {"source_id": "3", "first_name": "Lena", "last_name": "Ortiz",
+         "birth_date": "--06-09", "postcode": "2000"},  # no year: no full date, no pair
+    ]  # fmt: skip
+    assert _pairs(rows) == {("1", "2")}
+    others = tuple(name for name in blocking_key_names() if name != "dob")
+    assert _pairs(rows, blocking_keys=others) == set()
+
+
 def test_surname_initial_blocks_skip_giant_blocks() -> None:
     rows = [{"source_id": str(i), "first_name": f"J{'a' * (i % 7 + 2)}n", "last_name": "Smith"}
             for i in range(12)]  # fmt: skip

@@ -116,6 +116,22 @@ def test_initial_of_a_nickname_with_one_mailbox_matches(run: Run, short: str, fo
     assert not same_person(result, ("news", "2"), ("pos", "3"))
 
 
+def test_given_name_one_keystroke_off_at_a_household_phone_finds_its_member(run: Run) -> None:
+    rows = [
+        person("pos", "1", first_name="Chidi", birth_date="1975-04-02", **HOUSEHOLD),
+        person("pos", "2", first_name="Grace", birth_date="1977-09-30", **HOUSEHOLD),
+        person("pos", "3", first_name="Joan", birth_date="1979-01-12", **HOUSEHOLD),
+        # ``s`` sits next to ``a``: a slip for Grace, not another member.
+        person("acct", "x", first_name="Grsce", last_name="Okafor", phone="+44 20 7946 0018"),
+        # John is one letter from Joan, but not one keystroke: a different member.
+        person("acct", "y", first_name="John", last_name="Okafor", phone="020 7946 0018"),
+    ]
+    result = run(rows)
+    assert same_person(result, ("acct", "x"), ("pos", "2"))
+    assert not same_person(result, ("acct", "y"), ("pos", "3"))
+    assert not same_person(result, ("acct", "x"), ("pos", "1"))
+
+
 def test_swapped_names_match(run: Run) -> None:
     rows = [
         person("pos", "1", first_name="Ormridge", last_name="Jonathan", email="jo@ormridge.net"),
