@@ -4,7 +4,8 @@
 SQLAlchemy statement per call; building it and computing its cache key cost about ten times
 what SQLite spends answering it. Here each statement is built and compiled once per store (the
 same selects, filters and order), run on the driver's cursor with bound parameters (inside
-the caller's transaction), and its values are
+the caller's transaction, or alone on a pooled driver connection: one statement needs no
+transaction of its own to read one consistent snapshot), and its values are
 converted by the columns' own result processors, so the rows are the ones the builders return.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, true
 from sqlalchemy.engine import Dialect
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.types import TypeEngine
 
 from crm_hub.api.lookup import (
@@ -27,7 +29,10 @@ from crm_hub.api.lookup import (
 from crm_hub.api.policy import Principal
 from crm_hub.store.schema import masters, profiles
 
-__all__ = ["PreparedLookups"]
+__all__ = ["PreparedLookups", "Reader"]
+
+Reader = Connection | PoolProxiedConnection
+"""Where a statement runs: a transaction, or (one statement alone) a pooled driver connection."""
 
 _BRANCH = "crm_branch"
 _MASTER_ID = "crm_master_id"
@@ -56,10 +61,11 @@ class _Compiled:
         types = tuple(c.type.dialect_impl(dialect) for c in columns)
         return cls(compiled.string, positions, constants, tuple(columns.keys()), types, dialect)
 
-    def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def rows(self, conn: Reader, params: dict[str, Any]) -> list[dict[str, Any]]:
         params = {**self.constants, **params}
         bound: Any = params if self.positions is None else tuple(params[k] for k in self.positions)
-        cursor = conn.connection.cursor()  # the driver's own: no result metadata per call
+        driver = conn.connection if isinstance(conn, Connection) else conn
+        cursor = driver.cursor()  # the driver's own: no result metadata per call
         try:
             cursor.execute(self.sql, bound)
             fetched = cursor.fetchall()
@@ -99,7 +105,7 @@ class PreparedLookups:
         }
 
     def search(
-        self, conn: Connection, principal: Principal, term: SearchTerm, limit: int
+        self, conn: Reader, principal: Principal, term: SearchTerm, limit: int
     ) -> tuple[list[dict[str, Any]], bool]:
         """The first page of an id, e-mail or phone search, and whether more rows follow."""
         values = list(term.values[: self.width])
@@ -110,7 +116,7 @@ class PreparedLookups:
         return rows[:limit], len(rows) > limit
 
     def customer(
-        self, conn: Connection, principal: Principal, master_id: str
+        self, conn: Reader, principal: Principal, master_id: str
     ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """As :func:`~crm_hub.api.lookup.load_customer`: profile and traits, or None."""
         params = {_MASTER_ID: master_id, _BRANCH: principal.branch}
@@ -118,7 +124,7 @@ class PreparedLookups:
         return split_customer(rows[0]) if rows else None
 
     def _run(
-        self, conn: Connection, kind: str, principal: Principal, params: dict[str, Any]
+        self, conn: Reader, kind: str, principal: Principal, params: dict[str, Any]
     ) -> list[dict[str, Any]]:
         return self._statements[kind, principal.branch is not None].rows(conn, params)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select
 
-from crm_hub.identity import rules
+from crm_hub.identity import online_scalar, rules
 from crm_hub.identity.comparisons import PairContext, comparison_names
 from crm_hub.identity.records import prepare
 from crm_hub.identity.scoring import FellegiSunter, compute_levels, match_weights, probability
@@ -38,6 +39,7 @@ __all__ = [
     "birth_iso",
     "load_model",
     "save_model",
+    "score_record",
 ]
 
 _MODEL = "model"
@@ -122,7 +124,7 @@ class OnlineMatcher:
         model = self._model
         if model is None or not rows:
             return MatchAnswer(None, 0.0, "no", [], _ms(started))
-        candidates = self._score(model, record, rows)
+        candidates = score_record(model, record, rows, self.settings)
         matches = [c for c in candidates if c.decision.startswith(("rule:", "score"))]
         best = max(matches or candidates, key=lambda c: (c.probability, c.master_id))
         if not matches:
@@ -130,44 +132,91 @@ class OnlineMatcher:
         answer = best.master_id, best.probability, best.decision
         return MatchAnswer(*answer, candidates, _ms(started))
 
-    def _score(
-        self, model: FellegiSunter, record: dict[str, Any], rows: list[Any]
-    ) -> list[MatchCandidate]:
-        query = {
-            name: record.get(name) for name in STORE_COLUMNS if name not in ("source", "source_id")
-        }
-        query["source"], query["source_id"] = _QUERY
-        query["birth_date"] = record.get("birth_date")
-        frame = pd.DataFrame([query, *(_row(r) for r in rows)])
-        prepared = prepare(frame, default_region=self.settings.default_region)
-        me = next(i for i in range(prepared.n) if prepared.key(i) == _QUERY)
-        others = np.array([i for i in range(prepared.n) if i != me], dtype=np.int32)
-        ctx = PairContext(prepared, np.full(len(others), me, dtype=np.int32), others, self.settings)
-        names = tuple(model.names) or tuple(comparison_names())
-        levels = compute_levels(ctx, names)
-        prob = probability(match_weights(model, levels))
-        level_map = {name: levels[:, c] for c, name in enumerate(names)}
-        rule_names = tuple(rules.rule_names())
-        veto_names = rules.active_vetoes(rules.veto_names(),
-                                         dict(zip(model.names, model.m, strict=True)))  # fmt: skip
-        fired = rules.apply(level_map, rule_names, ctx, vetoes=False)
-        vetoed = rules.apply(level_map, veto_names, ctx, vetoes=True)
-        masters = {(r.source, r.source_id): r.master_id for r in rows}
-        out = []
-        for k, index in enumerate(others):
-            key = prepared.key(int(index))
-            if vetoed[k] >= 0:
-                decision = f"veto:{veto_names[vetoed[k]]}"
-            elif fired[k] >= 0:
-                decision = f"rule:{rule_names[fired[k]]}"
-            elif prob[k] >= self.settings.threshold:
-                decision = "score"
-            else:
-                decision = "maybe" if prob[k] >= self.settings.review_threshold else "no"
-            levels_of = {n: int(level_map[n][k]) for n in names}
-            score = round(float(prob[k]), 6)
-            out.append(MatchCandidate(masters[key], key[0], key[1], score, decision, levels_of))
-        return sorted(out, key=lambda c: (-c.probability, c.source, c.source_id))
+
+def score_record(
+    model: FellegiSunter,
+    record: dict[str, Any],
+    rows: list[Any],
+    settings: MatchSettings,
+    *,
+    scalar: bool = True,
+) -> list[MatchCandidate]:
+    """Score ``record`` against its candidate ``rows``, best first.
+
+    The shipped comparisons and rules are scored pair by pair (`online_scalar`); ``scalar=False``
+    (or a model or registry with others) builds frames and runs the batch path, the reference
+    the scalar path must agree with.
+    """
+    if scalar and online_scalar.supports(tuple(model.names)):
+        return _score_scalar(model, record, rows, settings)
+    return _score_frames(model, record, rows, settings)
+
+
+def _decision(
+    veto: str | None, rule: str | None, probability: float, settings: MatchSettings
+) -> str:
+    if veto is not None:
+        return f"veto:{veto}"
+    if rule is not None:
+        return f"rule:{rule}"
+    if probability >= settings.threshold:
+        return "score"
+    return "maybe" if probability >= settings.review_threshold else "no"
+
+
+def _score_scalar(
+    model: FellegiSunter, record: dict[str, Any], rows: list[Any], settings: MatchSettings
+) -> list[MatchCandidate]:
+    region = settings.default_region
+    query = online_scalar.person(record, region)
+    people = [online_scalar.person(_row(r), region) for r in rows]
+    out = [
+        MatchCandidate(
+            row.master_id,
+            row.source,
+            row.source_id,
+            round(found.probability, 6),
+            _decision(found.veto, found.rule, found.probability, settings),
+            found.levels,
+        )  # fmt: skip
+        for row, found in zip(rows, online_scalar.score_pairs(model, query, people), strict=True)
+    ]
+    return sorted(out, key=lambda c: (-c.probability, c.source, c.source_id))
+
+
+def _score_frames(
+    model: FellegiSunter, record: dict[str, Any], rows: list[Any], settings: MatchSettings
+) -> list[MatchCandidate]:
+    query = {
+        name: record.get(name) for name in STORE_COLUMNS if name not in ("source", "source_id")
+    }
+    query["source"], query["source_id"] = _QUERY
+    query["birth_date"] = record.get("birth_date")
+    frame = pd.DataFrame([query, *(_row(r) for r in rows)])
+    prepared = prepare(frame, default_region=settings.default_region)
+    me = next(i for i in range(prepared.n) if prepared.key(i) == _QUERY)
+    others = np.array([i for i in range(prepared.n) if i != me], dtype=np.int32)
+    ctx = PairContext(prepared, np.full(len(others), me, dtype=np.int32), others, settings)
+    names = tuple(model.names) or tuple(comparison_names())
+    levels = compute_levels(ctx, names)
+    prob = probability(match_weights(model, levels))
+    level_map = {name: levels[:, c] for c, name in enumerate(names)}
+    rule_names = tuple(rules.rule_names())
+    veto_names = rules.active_vetoes(rules.veto_names(),
+                                     dict(zip(model.names, model.m, strict=True)))  # fmt: skip
+    fired = rules.apply(level_map, rule_names, ctx, vetoes=False)
+    vetoed = rules.apply(level_map, veto_names, ctx, vetoes=True)
+    masters = {(r.source, r.source_id): r.master_id for r in rows}
+    out = []
+    for k, index in enumerate(others):
+        key = prepared.key(int(index))
+        veto = veto_names[vetoed[k]] if vetoed[k] >= 0 else None
+        rule = rule_names[fired[k]] if fired[k] >= 0 else None
+        decision = _decision(veto, rule, float(prob[k]), settings)
+        levels_of = {n: int(level_map[n][k]) for n in names}
+        score = round(float(prob[k]), 6)
+        out.append(MatchCandidate(masters[key], key[0], key[1], score, decision, levels_of))
+    return sorted(out, key=lambda c: (-c.probability, c.source, c.source_id))
 
 
 def _ms(started: float) -> float:
@@ -193,34 +242,50 @@ def birth_iso(year: Any, month: Any, day: Any) -> str | None:
 
 def _candidates(conn: Connection, record: dict[str, Any], region: str, limit: int) -> list[Any]:
     """Known records sharing a blocking key with the query, with their master."""
-    c = source_customers.c
-    keys = []
+    params: dict[str, Any] = {"limit": limit}
     email = normalize_email(record.get("email")).match_key if record.get("email") else None
     if email:
-        keys.append(c.email_match_key == email)
+        params["email"] = email
     phone = normalize_phone(record.get("phone"), region).e164 if record.get("phone") else None
     if phone:
-        keys.append(c.phone == phone)
+        params["phone"] = phone
     postcode = postcode_key(record.get("postcode")) if record.get("postcode") else None
     if postcode:
-        keys.append(c.postcode_key == postcode)
+        params["postcode"] = postcode
     birth = _month_day(record.get("birth_date"))
     surname = (record.get("last_name") or "").strip().lower()
     if birth and surname:
-        keys.append(and_(c.birth_month == birth[0], c.birth_day == birth[1],
-                         func.lower(c.last_name) == surname))  # fmt: skip
+        params.update(month=birth[0], day=birth[1], surname=surname)
+    keys = tuple(key for key in ("email", "phone", "postcode", "surname") if key in params)
     if not keys:
         return []
-    query = (
+    return list(conn.execute(_candidate_select(keys), params))
+
+
+@lru_cache(maxsize=16)
+def _candidate_select(keys: tuple[str, ...]) -> Select[Any]:
+    """The candidates statement for one set of keys, built once: building it per request cost
+    more than SQLite spends answering it."""
+    c = source_customers.c
+    conditions = {
+        "email": lambda: c.email_match_key == bindparam("email"),
+        "phone": lambda: c.phone == bindparam("phone"),
+        "postcode": lambda: c.postcode_key == bindparam("postcode"),
+        "surname": lambda: and_(
+            c.birth_month == bindparam("month"),
+            c.birth_day == bindparam("day"),
+            func.lower(c.last_name) == bindparam("surname"),
+        ),  # fmt: skip
+    }
+    return (
         select(*(c[name] for name in STORE_COLUMNS), master_links.c.master_id)
         .join(
             master_links,
             and_(master_links.c.source == c.source, master_links.c.source_id == c.source_id),
         )  # fmt: skip
-        .where(c.deleted.is_(False), or_(*keys))
-        .limit(limit)
+        .where(c.deleted.is_(False), or_(*(conditions[key]() for key in keys)))
+        .limit(bindparam("limit"))
     )
-    return list(conn.execute(query))
 
 
 def _month_day(value: Any) -> tuple[int, int] | None:

@@ -89,3 +89,89 @@ def test_prepared_search_pages_like_the_route(world: World) -> None:
     after = {"q": "07911 123456", "cursor": fast.json()["next_cursor"]}
     follow = world.get("admin", "/customers", params=after)
     assert [item["master_id"] for item in follow.json()["items"]] == [ZED]
+
+
+def _known_people(world: World) -> None:
+    """Ann's and Zed's source records, linked to their masters, and a matching model."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from crm_hub.identity.comparisons import comparison, comparison_names
+    from crm_hub.identity.online import save_model
+    from crm_hub.identity.scoring import FellegiSunter
+    from crm_hub.store.schema import master_links, source_customers
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    people = [("c1", ANN, "Ann", "Smith", "Ann.Smith@smiths.org", "ann.smith@smiths.org",
+               "+447911123456"),
+              ("c2", ZED, "Zed", "Southey", "zed@southey.org", "zed@southey.org",
+               "+447700900999")]  # fmt: skip
+    names = comparison_names()
+    m = [np.asarray(comparison(n).prior_m, dtype=np.float64) for n in names]
+    u = [np.asarray(comparison(n).prior_u, dtype=np.float64) for n in names]
+    with world.store.begin() as conn:
+        for i, (sid, master, first, last, email, key, phone) in enumerate(people):
+            conn.execute(source_customers.insert().values(
+                source="pos", source_id=sid, full_name=f"{first} {last}", first_name=first,
+                last_name=last, email=email, email_match_key=key, phone=phone, deleted=False,
+                stream="customers", raw_id=i + 1, raw_change_seq=i + 1, mapped_at=now))  # fmt: skip
+            link = {"source": "pos", "source_id": sid, "master_id": master, "reason": "single",
+                    "linked_at": now, "change_seq": i + 1}  # fmt: skip
+            conn.execute(master_links.insert().values(**link))
+        save_model(conn, FellegiSunter(names, m, u, [x.copy() for x in u], 0.001))
+
+
+MATCH_RECORDS = [
+    {"first_name": "Ann", "last_name": "Smith", "email": "ann.smith@SMITHS.org"},
+    {"first_name": "Anna", "last_name": "Smith", "phone": "07911 123456"},
+    {"first_name": "Tom", "last_name": "Smith", "phone": "07911 123456"},
+    {"full_name": "Zed Southey", "email": "zed@southey.org", "birth_date": "1980-01-02"},
+    {"first_name": "Nobody", "email": "nobody@nowhere.test"},
+]
+
+
+def test_fast_match_answers_as_the_route(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_hub.api import fastpath
+
+    _known_people(world)
+    fast_matches: list[int] = []
+    original = fastpath.online_matcher
+
+    def counted(context: Any) -> Any:
+        fast_matches.append(1)
+        return original(context)
+
+    monkeypatch.setattr(fastpath, "online_matcher", counted)
+    headers = {"Authorization": f"Bearer {world.tokens['service']}"}
+    world.get("service", "/traits")  # a token's first use is checked in the store, by the route
+    before = _audit_rows(world)
+    decisions = set()
+    for record in MATCH_RECORDS:
+        fast = world.client.post("/match", json=record, headers=headers)
+        route = world.client.post("/match", json=record, headers=headers, params={"via": "route"})
+        assert fast.status_code == route.status_code == 200
+        fast_body, route_body = fast.json(), route.json()
+        assert fast_body.pop("milliseconds") >= 0 and route_body.pop("milliseconds") >= 0
+        assert fast_body == route_body, record
+        decisions.add(fast_body["decision"].split(":")[0])
+    assert decisions >= {"rule", "score", "no"}
+    assert len(fast_matches) == len(MATCH_RECORDS)
+    assert _audit_rows(world) == before + 2 * len(MATCH_RECORDS)
+
+
+def test_fast_match_leaves_refusals_to_the_route(world: World) -> None:
+    world.get("service", "/traits")
+    world.get("staff_north", "/traits")
+    json_type = {"Content-Type": "application/json"}
+    refused = [("staff_north", {"json": {"email": "x@y.z"}}, 403),
+               ("service", {"json": {"colour": "red"}}, 422),
+               ("service", {"json": {"first_name": "x" * 201}}, 422),
+               ("service", {"content": b'{"first_name": ', "headers": json_type}, 422),
+               ("service", {"content": b"\xff\xfe", "headers": json_type}, 422)]  # fmt: skip
+    for who, request, status in refused:
+        headers = {"Authorization": f"Bearer {world.tokens[who]}", **request.get("headers", {})}
+        body = {k: v for k, v in request.items() if k != "headers"}
+        fast = world.client.post("/match", headers=headers, **body)
+        route = world.client.post("/match", headers=headers, params={"via": "route"}, **body)
+        assert (fast.status_code, fast.content) == (status, route.content), request

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_hub.api.audit import record_reads
-from crm_hub.api.deps import Auth, Ctx
+from crm_hub.api.deps import ApiContext, Auth, Ctx
 from crm_hub.api.models import ProblemOut, TraitOut
 from crm_hub.api.policy import Principal, field_access
 from crm_hub.api.problems import Problem
@@ -20,7 +20,7 @@ from crm_hub.api.trait_schema import trait_definitions
 from crm_hub.identity.manage import explain as explain_person
 from crm_hub.identity.online import OnlineMatcher
 
-__all__ = ["router"]
+__all__ = ["MATCH_ROLES", "MatchIn", "online_matcher", "router"]
 
 router = APIRouter()
 
@@ -51,9 +51,13 @@ def get_traits(principal: Auth) -> Response:
     return json_response(body)
 
 
+MATCH_ROLES = ("admin", "service")
+"""Roles that may call ``POST /match``."""
+
+
 def _matcher_role(principal: Auth) -> Principal:
     """Only admin and service tokens match (checked before the body is read)."""
-    if principal.role not in ("admin", "service"):
+    if principal.role not in MATCH_ROLES:
         raise Problem(403, "forbidden", "online matching needs an admin or service token")
     return principal
 
@@ -78,6 +82,14 @@ class MatchIn(BaseModel):
     region: str | None = Field(None, max_length=200)
     postcode: str | None = Field(None, max_length=32)
     country: str | None = Field(None, max_length=2)
+
+
+def online_matcher(context: ApiContext) -> OnlineMatcher:
+    """The process's matcher (it keeps the model it loaded), made on first use."""
+    matcher = context.extra.get("matcher")
+    if not isinstance(matcher, OnlineMatcher):
+        matcher = context.extra["matcher"] = OnlineMatcher(context.store)
+    return matcher
 
 
 @router.get(
@@ -115,10 +127,7 @@ def match(context: Ctx, principal: Matcher, request: Request, record: MatchIn) -
     Answers the best master (or null), its probability and the decision (``rule:<name>``,
     ``score`` or ``no``), with every candidate looked at. Writes nothing.
     """
-    matcher = context.extra.get("matcher")
-    if not isinstance(matcher, OnlineMatcher):
-        matcher = context.extra["matcher"] = OnlineMatcher(context.store)
-    answer = matcher.match(record.model_dump(exclude_none=True))
+    answer = online_matcher(context).match(record.model_dump(exclude_none=True))
     record_reads(context.store, principal, action="match", path=request.url.path, status=200,
                  master_ids=[answer.master_id])  # fmt: skip
     return json_response(asdict(answer))
