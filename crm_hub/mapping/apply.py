@@ -239,7 +239,9 @@ def _plain_text(plan: FieldPlan) -> tuple[str | None, str, int]:
 def _putter(plan: FieldPlan, target: str | None) -> Putter:
     """Where a field's value goes in the row (see ``_put``), decided once."""
     name = plan.name
-    if name.startswith("attributes.") or name.startswith("consent.") or plan.kind == "any":
+    if name.startswith("consent."):
+        return _consent_putter(name)
+    if name.startswith("attributes.") or plan.kind == "any":
         return lambda row, value, source: _put(row, name, value, source)
     if plan.kind == "timestamp":
         offset = "time_offset" if target == "customer" else f"{name}_offset"
@@ -257,6 +259,20 @@ def _putter(plan: FieldPlan, target: str | None) -> Putter:
         row[name] = value
 
     return put
+
+
+def _consent_putter(name: str) -> Putter:
+    """``_put`` for a ``consent.<channel>[_at]`` field, its channel and part found once."""
+    channel = name[8:]
+    part = "at" if channel.endswith("_at") else "granted"
+    channel = channel.removesuffix("_at")
+
+    def put_consent(row: dict[str, Any], value: Any, source: str) -> None:
+        if value is not None:
+            entry = row.setdefault("consents", {}).setdefault(channel, {"source": source})
+            entry[part] = value.utc.isoformat() if isinstance(value, Moment) else value
+
+    return put_consent
 
 
 class FieldError(Exception):

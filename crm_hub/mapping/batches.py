@@ -121,7 +121,7 @@ def _map_items(
             )
             continue
         row = mapped.row
-        row.update(stream=item.stream, raw_id=item.id, raw_change_seq=item.change_seq)
+        row["stream"], row["raw_id"], row["raw_change_seq"] = item.stream, item.id, item.change_seq
         by_id = rows.get(mapped.table)
         if by_id is None:
             by_id = rows[mapped.table] = {}

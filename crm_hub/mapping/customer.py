@@ -27,8 +27,9 @@ def _emails(row: dict[str, Any]) -> None:
     first, more = row.pop("email", None), row.pop("emails", None)
     if first is not None and not more:  # one address, the common case: what the loop makes
         norm = normalize_email(first)
-        row.update(email=norm.email, email_match_key=norm.match_key, email_flag=norm.flag)
-        row["emails"] = [{"email": norm.email, "match_key": norm.match_key, "flag": norm.flag}]
+        email, key, flag = norm.email, norm.match_key, norm.flag
+        row["email"], row["email_match_key"], row["email_flag"] = email, key, flag
+        row["emails"] = [{"email": email, "match_key": key, "flag": flag}]
         return
     given = [first, *(more or [])]
     found, seen = [], set()
@@ -49,8 +50,9 @@ def _phones(row: dict[str, Any], region: str) -> None:
     first, more = row.pop("phone", None), row.pop("phones", None)
     if first is not None and not more:  # one number, the common case: what the loop makes
         norm = normalize_phone(first, region)
-        row.update(phone=norm.e164, phone_raw=first, phone_flag=norm.flag)
-        row["phones"] = [{"e164": norm.e164, "raw": first, "flag": norm.flag}]
+        e164, flag = norm.e164, norm.flag
+        row["phone"], row["phone_raw"], row["phone_flag"] = e164, first, flag
+        row["phones"] = [{"e164": e164, "raw": first, "flag": flag}]
         return
     given = [first, *(more or [])]
     found, seen = [], set()
@@ -75,7 +77,7 @@ def _names(row: dict[str, Any]) -> None:
         row["last_name"] = parts.last
         row["title"] = row.get("title") or (parts.title[:64] if parts.title else None)
     elif not full:
-        joined = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
+        joined = " ".join([p for p in (row.get("first_name"), row.get("last_name")) if p])
         row["full_name"] = joined or None
 
 
@@ -99,4 +101,4 @@ def finish_customer(row: dict[str, Any], region: str) -> None:
     row["postcode"] = postcode[:32] if postcode else None
     row["postcode_key"] = (postcode_key(postcode) or "")[:32] or None
     lines = [row.get("address_line1"), row.get("address_line2")]
-    row["address_key"] = address_line_key(" ".join(str(x) for x in lines if x)) or None
+    row["address_key"] = address_line_key(" ".join([str(x) for x in lines if x])) or None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -97,10 +98,28 @@ def parse_birth_date(value: object, *, today: dt.date | None = None) -> BirthDat
         >>> parse_birth_date("1985-02-30") is None
         True
     """
-    reference = today or dt.date.today()
+    reference = today or _today()
     if type(value) is str:
         return _parse_text(value, reference).date
     return _parse(value, reference).date
+
+
+class _Today:
+    """``date.today()``, asked again only after local midnight: the map stage parses a birth
+    date per record, and asking costs more than a remembered parse."""
+
+    def __init__(self) -> None:
+        self.date, self.ends = dt.date.min, 0.0
+
+    def __call__(self) -> dt.date:
+        if time.time() >= self.ends:
+            self.date = dt.date.today()
+            tomorrow = dt.datetime.combine(self.date + dt.timedelta(days=1), dt.time())
+            self.ends = tomorrow.timestamp()  # local midnight, as date.today() turns
+        return self.date
+
+
+_today = _Today()
 
 
 @lru_cache(maxsize=65_536)

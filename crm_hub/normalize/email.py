@@ -140,10 +140,11 @@ def _normalize(value: object, fast: bool = True) -> NormalizedEmail:
     text = clean_text(value)
     if text is None:
         return _MISSING
-    if text.lower() in _JUNK_RAW:
-        return NormalizedEmail(text, None, None, "junk")
     lowered = text.lower()
-    simple = len(lowered) <= 254 and "--" not in lowered and len(lowered.split("@")[0]) <= 64
+    if lowered in _JUNK_RAW:
+        return NormalizedEmail(text, None, None, "junk")
+    at = lowered.find("@")  # the local part ends at the first "@" (or there is none)
+    simple = len(lowered) <= 254 and "--" not in lowered and (at if at >= 0 else len(lowered)) <= 64
     if fast and simple and _FAST.fullmatch(lowered):
         local, _, domain = text.rpartition("@")
         domain = domain.lower()

@@ -176,7 +176,22 @@ def _region_parts(region: str) -> tuple[int, str | None, re.Pattern[str] | None]
     return metadata.country_code or 0, metadata.national_prefix, intl
 
 
+# Country codes by their digits: a code never starts with 0, so the text of one is its digits.
+_CODES_BY_TEXT = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+
+
 def _split_international(digits: str) -> tuple[int, str] | None:
+    if digits[:1] == "0":  # int() would drop the zero: "07..." reads as code 7
+        return _split_international_slow(digits)
+    for width in (1, 2, 3):
+        if len(digits) > width:
+            code = _CODES_BY_TEXT.get(digits[:width])
+            if code is not None:
+                return code, digits[width:]
+    return None
+
+
+def _split_international_slow(digits: str) -> tuple[int, str] | None:
     for width in (1, 2, 3):
         code = int(digits[:width]) if len(digits) > width else 0
         if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
@@ -303,12 +318,13 @@ def _normalize(value: object, region: str, fast: bool = True) -> NormalizedPhone
         return _MISSING
     if text.lower() in _JUNK_RAW:
         return _JUNK
-    digits = _NON_DIGITS.sub("", text)
+    fast_text = fast and _FAST_TEXT.fullmatch(text) is not None
+    digits = _fast_digits(text) if fast_text else _NON_DIGITS.sub("", text)
     if len(digits) < 6:
         return _INVALID if digits else _JUNK
     if _is_junk_digits(digits):
         return _JUNK
-    if fast and _FAST_TEXT.fullmatch(text):
+    if fast_text:
         found = _fast_e164(text.lstrip(), digits, region)
         if found is not None:
             nsn = found[-min(len(found) - 1, 10) :]
@@ -316,6 +332,14 @@ def _normalize(value: object, region: str, fast: bool = True) -> NormalizedPhone
         if _invalid_as_typed(text, digits):
             return _INVALID
     return _by_library(text, region)
+
+
+def _fast_digits(text: str) -> str:
+    """``_NON_DIGITS.sub("", text)`` at half its cost, for text that ``_FAST_TEXT`` matched."""
+    return (
+        text.replace(" ", "").replace("+", "").replace("(", "").replace(")", "")
+        .replace(".", "").replace("/", "").replace("-", "")
+    )  # fmt: skip
 
 
 def _by_library(text: str, region: str) -> NormalizedPhone:

@@ -3,15 +3,18 @@ they are, read back as the plain rows would be, and still pass the erasure and e
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import psycopg
 from sqlalchemy import select
 
 from crm_hub.mapping.batches import Batch
 from crm_hub.mapping.echoes import suppress_echoes
 from crm_hub.mapping.erased import drop_erased
-from crm_hub.store import Store
+from crm_hub.store import Store, open_store
 from crm_hub.store.canonical import (
     decode_values,
     encode_values,
@@ -22,6 +25,7 @@ from crm_hub.store.canonical import (
 )
 from crm_hub.store.erasures import save_tombstones, value_hash
 from crm_hub.store.schema import publish_echoes, source_customers
+from tests.conftest import PG_DSN, pg_url
 
 T0 = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
 COMMON = {"deleted": False, "mapped_at": T0, "run_id": "r1"}
@@ -108,3 +112,77 @@ def test_a_worker_batch_of_echoes_only_is_not_written(store: Store) -> None:
         assert suppress_echoes(conn, "news", batch) == 1
 
     assert [v[1] for v in batch.values["source_customers"]] == ["p2"]
+
+
+def many(count: int, **changes: Any) -> list[dict[str, Any]]:
+    """Enough rows for PostgreSQL's COPY path (crm_hub.store.canonical._COPY_FROM)."""
+    return [person(n, **changes) for n in range(count)]
+
+
+def test_a_large_batch_of_new_rows_is_written_as_the_upsert_writes_it(store: Store) -> None:
+    rows = many(250)
+    with store.begin() as conn:
+        for row in rows:  # one at a time: the plain upsert, never a COPY
+            upsert_values(conn, "source_customers", [row_values("source_customers", row)], COMMON)
+    plain = stored(store)
+    with store.begin() as conn:
+        conn.execute(source_customers.delete())
+        upsert_encoded(conn, "source_customers", encoded(store, *rows), COMMON)
+
+    assert stored(store) == plain
+
+
+def test_a_large_batch_overwrites_the_rows_it_shares_and_adds_the_rest(store: Store) -> None:
+    with store.begin() as conn:
+        upsert_encoded(conn, "source_customers", encoded(store, *many(250)[:1]), COMMON)
+        upsert_encoded(conn, "source_customers", encoded(store, *many(120)[100:]), COMMON)
+    newer = many(250, first_name="Ann", raw_change_seq=7)
+    with store.begin() as conn:
+        upsert_encoded(conn, "source_customers", encoded(store, *newer), COMMON)
+
+    rows = stored(store)
+    assert len(rows) == 250
+    assert {(r["first_name"], r["raw_change_seq"]) for r in rows} == {("Ann", 7)}
+
+
+def test_a_row_committed_during_a_large_batch_is_overwritten_not_duplicated(
+    pg_schema: str,
+) -> None:
+    """PostgreSQL: the batch's check finds no key, then another transaction commits one while
+    the batch's COPY waits on it; the batch falls back to the upsert and wins."""
+    store = open_store(pg_url(pg_schema))
+    rows = many(250, first_name="Ann")
+    other = store.engine.connect()
+    other_tx = other.begin()
+    upsert_values(other, "source_customers", [row_values("source_customers", person(5))], COMMON)
+    writer = threading.Thread(target=_write_in_transaction, args=(store, encoded(store, *rows)))
+    writer.start()
+    _wait_for_a_blocked_backend(pg_schema)
+    other_tx.commit()
+    other.close()
+    writer.join()
+
+    found = stored(store)
+    store.dispose()
+    assert len(found) == 250
+    assert {r["first_name"] for r in found} == {"Ann"}
+
+
+def _write_in_transaction(store: Store, values: list[list[Any]]) -> None:
+    with store.begin() as conn:
+        upsert_encoded(conn, "source_customers", values, COMMON)
+
+
+def _wait_for_a_blocked_backend(schema: str) -> None:
+    """Until a backend of this test waits on a lock (the batch's COPY on the other's key)."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE 'COPY%%'"
+    )
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        for _ in range(3000):
+            row = conn.execute(query).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"no COPY waited on a lock ({schema})")

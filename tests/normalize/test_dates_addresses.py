@@ -30,6 +30,22 @@ def test_impossible_and_placeholder_dates_are_none(raw: str) -> None:
     assert parse_birth_date(raw, today=dt.date(2026, 1, 1)) is None
 
 
+def test_today_is_asked_again_once_its_day_is_over() -> None:
+    from crm_hub.normalize.dates import _Today
+
+    today = _Today()
+    assert today() == dt.date.today()
+    today.date, today.ends = dt.date(2001, 1, 1), 0.0  # as if remembered on a day long gone
+    assert today() == dt.date.today()
+    assert today.ends > dt.datetime.now().timestamp()
+
+
+def test_a_date_after_today_is_none_without_a_given_today() -> None:
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    assert parse_birth_date(tomorrow.isoformat()) is None
+    assert parse_birth_date(dt.date.today().isoformat()) is not None
+
+
 def test_birth_date_column_flags() -> None:
     frame = normalize_birth_dates(["1984-07-02", "1985-02-30", "1900-01-01", None])
     assert list(frame["flag"]) == [None, "invalid", "junk", "missing"]

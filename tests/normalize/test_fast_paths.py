@@ -94,6 +94,21 @@ def test_plus_zero_is_left_to_phonenumbers() -> None:
     assert phone_module._normalize("+0447911123456", "GB").e164 is None
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text("0123456789 +()./-", max_size=30))
+def test_separators_are_dropped_as_the_pattern_drops_them(text: str) -> None:
+    assert phone_module._fast_digits(text) == phone_module._NON_DIGITS.sub("", text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text("0123456789", max_size=8))
+def test_country_codes_are_split_as_their_numbers_are(digits: str) -> None:
+    """The text lookup of a country code agrees with reading it as a number (zeros first too)."""
+    assert phone_module._split_international(digits) == (
+        phone_module._split_international_slow(digits)
+    )
+
+
 # --- e-mail -------------------------------------------------------------------------------
 
 _ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
