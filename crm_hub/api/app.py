@@ -7,26 +7,22 @@ store.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from crm_hub.api.deps import ApiContext
 from crm_hub.api.fastpath import FastLookups
 from crm_hub.api.problems import install_problem_handlers
+from crm_hub.api.request_log import RequestLog
 from crm_hub.api.routes import customers, events, meta, segments
 from crm_hub.api.web import install_pages
 from crm_hub.api.webhooks import TypeformWebhooks
 from crm_hub.config.models import SourceConfig
-from crm_hub.logging import get_logger
 from crm_hub.store import Store
 
 __all__ = ["create_app"]
-
-log = get_logger("crm_hub.api")
 
 _DESCRIPTION = """\
 Read the unified customer: search, golden record, traits, orders, timeline, segments.
@@ -58,12 +54,12 @@ def create_app(
         sources: hub.yaml's sources; ``type: typeform`` ones with a ``webhook_secret`` receive
             ``POST /events/typeform`` (None: no webhooks).
     """
-    app = FastAPI(
+    app = _ReadApi(
         title="crm-hub read API",
         version="1",
         description=_DESCRIPTION,
     )
-    context = app.state.crm_hub = ApiContext(
+    app.state.crm_hub = ApiContext(
         store=store,
         phone_regions=phone_regions or ("GB",),
         default_page_size=min(default_page_size, max_page_size),
@@ -74,40 +70,21 @@ def create_app(
     for module in (customers, segments, meta, events):
         app.include_router(module.router)
     install_pages(app)  # /ui/: staff pages over the same policy
-    app.add_middleware(FastLookups, context=context)  # the commonest reads, without FastAPI
-    app.add_middleware(_RequestLog)
+    app.add_middleware(RequestLog)  # the fast lookups (see _ReadApi) log their own requests
     return app
 
 
-class _RequestLog:
-    """One log line per request: method, path, status, milliseconds.
+class _ReadApi(FastAPI):
+    """FastAPI with the fast lookups in front of its whole middleware stack.
 
-    Plain ASGI rather than ``@app.middleware("http")``: that wrapper runs every request through
-    an extra task and memory streams, a cost paid on each lookup.
+    Fast answers skip every middleware (the server-error handler, FastAPI's exception
+    telemetry, the request log, the exception handlers), doing for themselves what of it
+    applies to them: the log line, and a failure answered as the same 500 problem JSON. Their
+    place inside ``FastAPI.__call__`` keeps its OpenTelemetry spans and metrics, when a
+    provider is configured, for every request.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500}
-
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            log.info(  # the path only: a query string can hold a phone or an e-mail
-                "api request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status["code"],
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack (built once, on the first request), behind the fast lookups."""
+        context: ApiContext = self.state.crm_hub
+        return FastLookups(super().build_middleware_stack(), context)

@@ -3,7 +3,9 @@
 ``GET /customers?q=<phone|e-mail|id>`` and ``GET /customers/{id}`` are what a till sends all
 day; ``POST /match`` is what a sign-up form sends. FastAPI spends several times the query's
 cost per request resolving dependencies, validating parameters and hopping to its thread pool
-twice; this ASGI layer answers the plain form of those requests itself, with
+twice, and its middleware stack (error pages, exception telemetry, the request log, the
+exception handlers) costs as much again. This ASGI layer sits in front of that stack (see
+``create_app``) and answers the plain form of those requests itself, with
 :class:`~crm_hub.api.prepared.PreparedLookups`, the audit rows of concurrent requests committed
 together (:class:`~crm_hub.api.audit.AuditBatcher`), and the routes' own shaping and rendering
 functions, so the answer is byte for byte the route's.
@@ -15,15 +17,18 @@ A match body that :class:`~crm_hub.api.routes.meta.MatchIn` accepts is matched h
 route's matcher and rendered as the route renders it; any other body (and any query string,
 content type or role the route would refuse) is replayed to the route.
 
+A token is checked as the routes check it (remembered for a few seconds, else looked up).
 Anything else passes through to the app unchanged: other paths, other query parameters
-(``cursor``, ``limit``...), name searches, a token this process has not checked in the last
-seconds, input the routes would reject, and every miss (404, merged ids, the e-mail search's
-case-blind retry), so errors, redirects and the audit of denials stay the routes' alone.
+(``cursor``, ``limit``...), name searches, a missing or unknown token, input the routes would
+reject, and every miss (404, merged ids, the e-mail search's case-blind retry), so errors,
+redirects and the audit of denials stay the routes' alone.
 """
 
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -31,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
+from sqlalchemy.pool import PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,9 +47,11 @@ from crm_hub.api.deps import ApiContext
 from crm_hub.api.lookup import MASTER_ID_PATTERN, classify
 from crm_hub.api.policy import Principal, shape_customer
 from crm_hub.api.prepared import PreparedLookups, Reader
+from crm_hub.api.problems import internal_error
+from crm_hub.api.request_log import log_request
 from crm_hub.api.respond import json_response, page_response, with_etag
 from crm_hub.api.routes.meta import MATCH_ROLES, MatchIn, online_matcher
-from crm_hub.api.tokens import recall
+from crm_hub.api.tokens import authenticate, recall
 
 __all__ = ["FastLookups"]
 
@@ -56,7 +64,13 @@ _Answer = tuple[Response, list[dict[str, Any]]] | None
 
 
 class FastLookups:
-    """ASGI middleware answering plain phone, e-mail and id lookups; the rest goes to ``app``."""
+    """The app's outermost ASGI layer: answers plain lookups and matches, passes the rest on.
+
+    ``app`` is the app's middleware stack with its routes. A fast answer skips that stack, so
+    this layer does what the stack's middlewares would do for it: log the request line, and
+    answer an unexpected failure with the same 500 problem JSON (then raise it on to the
+    server, as Starlette's error middleware does).
+    """
 
     def __init__(self, app: ASGIApp, context: ApiContext) -> None:
         self.app = app
@@ -65,56 +79,66 @@ class FastLookups:
         self.lookups = PreparedLookups(context.store.engine.dialect, width)
         self.audit = AuditBatcher(context.store)
         self.inline = context.store.dialect == "sqlite"
+        self._driver: PoolProxiedConnection | None = None  # SQLite: see _reader
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == _MATCH:
-            await self._post_match(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        response = await self._answer(scope) if scope["type"] == "http" else None
+        started = time.perf_counter()
+        try:
+            response, receive = await self._answer(scope, receive)
+        except Exception as exc:
+            log_request(scope, 500, started)
+            await internal_error(Request(scope), exc)(scope, receive, send)
+            raise
         if response is None:
-            await self.app(scope, receive, send)
-        else:
-            await response(scope, receive, send)
-
-    async def _post_match(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """``POST /match`` as the route answers it, or the request replayed to the route."""
-        principal = self._principal(scope) if _plain_json_post(scope) else None
-        if principal is None or principal.role not in MATCH_ROLES:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send)  # the routes, behind every middleware
             return
+        try:
+            await response(scope, receive, send)
+        finally:
+            log_request(scope, response.status_code, started)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
+        """The fast response (None: the route's), and the ``receive`` to hand on."""
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and path == _MATCH:
+            return await self._post_match(scope, receive)
+        if method != "GET":
+            return None, receive
+        if path == "/customers":
+            q = _plain_query(scope["query_string"])
+            principal = await self._principal(scope) if q is not None else None
+            if q is None or principal is None:
+                return None, receive
+            return await self._respond(self._search, principal, q, path), receive
+        if path.startswith(_PREFIX) and not scope["query_string"]:
+            master_id = path[len(_PREFIX) :]
+            principal = await self._principal(scope) if _MASTER_ID.fullmatch(master_id) else None
+            if principal is None:
+                return None, receive
+            return await self._respond(self._read, principal, master_id, scope), receive
+        return None, receive
+
+    async def _post_match(self, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
+        """``POST /match`` as the route answers it, or None with the body ready to replay."""
+        principal = await self._principal(scope) if _plain_json_post(scope) else None
+        if principal is None or principal.role not in MATCH_ROLES:
+            return None, receive
         body, replay = await _read_body(receive)
         try:
             record = MatchIn.model_validate_json(body).model_dump(exclude_none=True)
         except ValidationError:
-            await self.app(scope, replay, send)  # the route words the 400 or 422
-            return
+            return None, replay  # the route words the 400 or 422
         matcher = online_matcher(self.context)
         answer = matcher.match(record) if self.inline else await run_in_threadpool(
             matcher.match, record
         )  # fmt: skip
-        path = Request(scope).url.path
-        rows = audit_rows(principal, action="match", path=path, status=200,
+        rows = audit_rows(principal, action="match", path=scope["path"], status=200,
                           master_ids=[answer.master_id])  # fmt: skip
         await self.audit.write(rows)
-        await json_response(asdict(answer))(scope, replay, send)
-
-    async def _answer(self, scope: Scope) -> Response | None:
-        if scope["method"] != "GET":
-            return None
-        path: str = scope["path"]
-        if path == "/customers":
-            q = _plain_query(scope["query_string"])
-            principal = self._principal(scope) if q is not None else None
-            if q is None or principal is None:
-                return None
-            return await self._respond(self._search, principal, q, Request(scope))
-        if path.startswith(_PREFIX) and not scope["query_string"]:
-            master_id = path[len(_PREFIX) :]
-            principal = self._principal(scope) if _MASTER_ID.fullmatch(master_id) else None
-            if principal is None:
-                return None
-            return await self._respond(self._read, principal, master_id, Request(scope))
-        return None
+        return json_response(asdict(answer)), replay
 
     async def _respond(self, answer: Callable[..., _Answer], *args: Any) -> Response | None:
         """Run ``answer`` (inline or in the thread pool), then commit its audit rows."""
@@ -125,32 +149,39 @@ class FastLookups:
         await self.audit.write(rows)
         return response
 
-    def _principal(self, scope: Scope) -> Principal | None:
-        """The caller when its bearer token is one this process found live a moment ago."""
+    async def _principal(self, scope: Scope) -> Principal | None:
+        """The caller, from its bearer token, as the routes find it; None: leave it to them."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
                 if scheme.lower() != "bearer" or not token:
                     return None
-                return recall(self.context.store, token)
+                store = self.context.store
+                return recall(store, token) or await run_in_threadpool(authenticate, store, token)
         return None
 
     @contextmanager
     def _reader(self) -> Iterator[Reader]:
-        """Where a lookup's one statement runs: on SQLite a pooled driver connection in
-        autocommit, which skips a transaction's begin and commit events (a sixth of a lookup's
-        cost); on PostgreSQL a read transaction, as the routes use."""
+        """Where a lookup's one statement runs: on PostgreSQL a read transaction, as the routes
+        use; on SQLite this layer's own driver connection in autocommit, which skips a
+        transaction's begin and commit events, and a pool checkout and return (together about
+        half a lookup's cost). One connection serves every inline read: they run one at a
+        time, on the event loop, and each statement alone reads the latest commit."""
         if not self.inline:
             with self.context.store.read() as conn:
                 yield conn
             return
-        driver = self.context.store.engine.raw_connection()
+        if self._driver is None:
+            self._driver = self.context.store.engine.raw_connection()
+            weakref.finalize(self, self._driver.close)  # back to the pool with this layer
         try:
-            yield driver
-        finally:
-            driver.close()  # back to the pool
+            yield self._driver
+        except Exception:
+            broken, self._driver = self._driver, None
+            broken.invalidate()  # a connection that failed once is not trusted again
+            raise
 
-    def _search(self, principal: Principal, q: str, request: Request) -> _Answer:
+    def _search(self, principal: Principal, q: str, path: str) -> _Answer:
         term = classify(q, self.context.phone_regions)
         if term.kind == "name" or not term.values:
             return None
@@ -161,18 +192,18 @@ class FastLookups:
             return None  # the route retries case-blind
         items = [{**shape_customer(principal, row, None), "traits": None} for row in rows]
         next_key = [rows[-1]["master_id"]] if more else None
-        audit = audit_rows(principal, action="search", path=request.url.path, status=200,
+        audit = audit_rows(principal, action="search", path=path, status=200,
                            master_ids=[row["master_id"] for row in rows] or [None])  # fmt: skip
         scope = f"search\x1f{term.kind}\x1f{'|'.join(term.values)}"
         return page_response(scope, items, next_key, size, match=term.kind), audit
 
-    def _read(self, principal: Principal, master_id: str, request: Request) -> _Answer:
+    def _read(self, principal: Principal, master_id: str, scope: Scope) -> _Answer:
         with self._reader() as conn:
             found = self.lookups.customer(conn, principal, master_id)
         if found is None:
             return None  # merged, erased, unknown or another branch's: the route decides
-        response, status = with_etag(request, shape_customer(principal, *found))
-        audit = audit_rows(principal, action="read", path=request.url.path, status=status,
+        response, status = with_etag(Request(scope), shape_customer(principal, *found))
+        audit = audit_rows(principal, action="read", path=scope["path"], status=status,
                            master_ids=[master_id])  # fmt: skip
         return response, audit
 

@@ -28,6 +28,7 @@ __all__ = [
     "PROBLEM_TITLES",
     "Problem",
     "install_problem_handlers",
+    "internal_error",
     "reject_control_characters",
 ]
 
@@ -146,12 +147,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error(
-            "api request failed",
-            path=request.url.path,
-            error=type(exc).__name__,
-            exc_info=exc,
-        )
-        return problem_response(
-            request, 500, "internal", "the server failed to answer; the error is in its log"
-        )
+        return internal_error(request, exc)
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    """Log an unexpected failure (with its traceback) and answer a bare 500 problem."""
+    log.error("api request failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+    return problem_response(
+        request, 500, "internal", "the server failed to answer; the error is in its log"
+    )
