@@ -14,7 +14,15 @@ from crm_hub.api.problems import Problem
 from crm_hub.api.tokens import authenticate, recall
 from crm_hub.store import Store
 
-__all__ = ["ApiContext", "Auth", "Ctx", "context_of", "get_context", "get_principal"]
+__all__ = [
+    "ApiContext",
+    "Auth",
+    "Ctx",
+    "context_of",
+    "get_context",
+    "get_principal",
+    "principal_of",
+]
 
 
 @dataclass(frozen=True)
@@ -52,22 +60,22 @@ async def get_principal(
     context: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from its bearer token; 401 problem when missing, unknown or revoked.
-
-    Async, so a token this process checked a moment ago costs no trip to the thread pool; only
-    a store lookup runs there.
-    """
+    """The caller, from its bearer token; 401 problem when missing, unknown or revoked."""
     challenge = {"WWW-Authenticate": 'Bearer realm="crm-hub"'}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(
             401, "unauthorized", "send an API token as Authorization: Bearer", headers=challenge
         )
-    principal = recall(context.store, credentials.credentials) or await run_in_threadpool(
-        authenticate, context.store, credentials.credentials
-    )
+    principal = await principal_of(context.store, credentials.credentials)
     if principal is None:
         raise Problem(401, "unauthorized", "the token is unknown or revoked", headers=challenge)
     return principal
+
+
+async def principal_of(store: Store, token: str) -> Principal | None:
+    """The live token's principal, or None: a token this process checked a moment ago costs
+    no trip to the thread pool; only a store lookup runs there."""
+    return recall(store, token) or await run_in_threadpool(authenticate, store, token)
 
 
 Auth = Annotated[Principal, Depends(get_principal)]

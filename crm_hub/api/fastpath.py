@@ -43,7 +43,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_hub.api.audit import AuditBatcher, audit_rows
-from crm_hub.api.deps import ApiContext
+from crm_hub.api.deps import ApiContext, principal_of
 from crm_hub.api.lookup import MASTER_ID_PATTERN, classify
 from crm_hub.api.policy import Principal, shape_customer
 from crm_hub.api.prepared import PreparedLookups, Reader
@@ -51,7 +51,6 @@ from crm_hub.api.problems import internal_error
 from crm_hub.api.request_log import log_request
 from crm_hub.api.respond import json_response, page_response, with_etag
 from crm_hub.api.routes.meta import MATCH_ROLES, MatchIn, online_matcher
-from crm_hub.api.tokens import authenticate, recall
 
 __all__ = ["FastLookups"]
 
@@ -156,8 +155,7 @@ class FastLookups:
                 scheme, _, token = value.decode("latin-1").partition(" ")
                 if scheme.lower() != "bearer" or not token:
                     return None
-                store = self.context.store
-                return recall(store, token) or await run_in_threadpool(authenticate, store, token)
+                return await principal_of(self.context.store, token)
         return None
 
     @contextmanager

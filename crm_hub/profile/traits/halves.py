@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from crm_hub.errors import StoreError
 from crm_hub.profile.traits.compute import per_master
-from crm_hub.profile.traits.load import load_frames, prepare_scope
+from crm_hub.profile.traits.load import load_frames, prepare_scope, read_snapshot
 from crm_hub.store.engine import Store, open_store
 
 __all__ = ["HALVES_FROM", "per_master_in_halves", "splits"]
@@ -83,17 +83,9 @@ def _upper_half() -> tuple[list[str], pd.DataFrame]:
     # An engine of its own: the inherited one's connections belong to the parent (the fork
     # ends with os._exit, so they are never closed from here either).
     store = open_store(url, migrate=False)
-    with store.engine.connect() as raw_conn:
-        conn = raw_conn
-        if snapshot is not None:
-            conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
-        else:
-            conn = raw_conn.execution_options(crm_hub_readonly=True)
-        with conn.begin():
-            if snapshot is not None:
-                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot)}'")
-            computed = prepare_scope(conn, ids)
-            traits = per_master(load_frames(conn, computed), today)
+    with read_snapshot(store, None if snapshot is None else _snapshot_id(snapshot)) as conn:
+        computed = prepare_scope(conn, ids)
+        traits = per_master(load_frames(conn, computed), today)
     return computed, traits
 
 

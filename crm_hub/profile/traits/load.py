@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
 
-__all__ = ["FEW_BY_INDEX", "Frames", "load_frames", "prepare_scope"]
+from crm_hub.store.engine import Store
+
+__all__ = ["FEW_BY_INDEX", "Frames", "load_frames", "prepare_scope", "read_snapshot"]
 
 # PostgreSQL: an incremental scope up to this many masters is read by index probes only.
 FEW_BY_INDEX = 50_000
@@ -80,6 +83,21 @@ def _json(d: _Dialect, column: str, path: str) -> str:
     if d is _POSTGRES:
         return f"json_extract_path_text({column}, {', '.join(repr(p) for p in path.split('.'))})"
     return d.json_text.format(column, path)
+
+
+@contextmanager
+def read_snapshot(store: Store, snapshot: str | None = None) -> Iterator[Connection]:
+    """A transaction whose reads all see one snapshot (PostgreSQL: repeatable read, importing
+    ``snapshot`` when given, an id from ``pg_export_snapshot``; SQLite: a read transaction)."""
+    with store.engine.connect() as raw_conn:
+        if store.dialect == "postgresql":
+            conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            conn = raw_conn.execution_options(crm_hub_readonly=True)
+        with conn.begin():
+            if snapshot is not None:
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            yield conn
 
 
 def prepare_scope(conn: Connection, master_ids: Iterable[str] | None) -> list[str]:

@@ -32,7 +32,7 @@ from crm_hub.config.models import HubConfig
 from crm_hub.logging import get_logger
 from crm_hub.profile.traits.compute import finish, per_master
 from crm_hub.profile.traits.halves import per_master_in_halves, splits
-from crm_hub.profile.traits.load import load_frames, prepare_scope
+from crm_hub.profile.traits.load import load_frames, prepare_scope, read_snapshot
 from crm_hub.profile.traits.write import delete_rows, row_texts, stored_hashes, write_rows
 from crm_hub.store.engine import Store
 from crm_hub.store.raw import next_change_seq
@@ -219,32 +219,26 @@ def _read_phase(
     store: Store, full: bool, today: date, result: TraitsResult
 ) -> tuple[_Plan, list[str], list[tuple[Any, ...]], list[str]]:
     """One consistent snapshot: plan, read, compute, diff. Returns rows to write."""
-    with store.engine.connect() as raw_conn:
-        conn = raw_conn
-        if store.dialect == "postgresql":
-            conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
+    with read_snapshot(store) as conn:
+        started = time.monotonic()
+        plan = _plan(conn, full, today)
+        result.mode, result.reason = ("full", plan.reason) if plan.full else ("incremental", "")
+        ids = prepare_scope(conn, plan.scope)
+        result.timings["plan"] = round(time.monotonic() - started, 3)
+        if plan.scope is not None and not plan.scope:
+            return plan, [], [], []
+        halves = splits(store, len(ids))
+        if halves:
+            ids, own = per_master_in_halves(store, conn, ids, today)
         else:
-            conn = raw_conn.execution_options(crm_hub_readonly=True)
-        with conn.begin():
-            started = time.monotonic()
-            plan = _plan(conn, full, today)
-            result.mode, result.reason = ("full", plan.reason) if plan.full else ("incremental", "")
-            ids = prepare_scope(conn, plan.scope)
-            result.timings["plan"] = round(time.monotonic() - started, 3)
-            if plan.scope is not None and not plan.scope:
-                return plan, [], [], []
-            halves = splits(store, len(ids))
-            if halves:
-                ids, own = per_master_in_halves(store, conn, ids, today)
-            else:
-                own = per_master(load_frames(conn, ids, few=plan.scope is not None), today)
-            result.timings["read"] = round(time.monotonic() - started, 3)  # + per-master traits
-            traits, plan.model = finish(own, today, plan.model)
-            result.timings["compute"] = round(time.monotonic() - started, 3)  # the model
-            texts = row_texts(traits)
-            # The halves left the scope tables holding the lower half: read every stored hash.
-            stored = stored_hashes(conn, scoped=not halves)
-            result.timings["diff"] = round(time.monotonic() - started, 3)
+            own = per_master(load_frames(conn, ids, few=plan.scope is not None), today)
+        result.timings["read"] = round(time.monotonic() - started, 3)  # + per-master traits
+        traits, plan.model = finish(own, today, plan.model)
+        result.timings["compute"] = round(time.monotonic() - started, 3)  # the model
+        texts = row_texts(traits)
+        # The halves left the scope tables holding the lower half: read every stored hash.
+        stored = stored_hashes(conn, scoped=not halves)
+        result.timings["diff"] = round(time.monotonic() - started, 3)
     result.masters = len(ids)
     result.clv_model = str(plan.model["clv"].get("model", "")) if plan.model else ""
     changed = [
