@@ -98,22 +98,27 @@ def serve(
     import uvicorn
 
     from crm_hub.api.asgi import http_protocol
+    from crm_hub.api.workers import APP_FACTORY, check_port_free, reuse_port_supported, run_workers
 
     path = config_path(config).resolve()
     hub, store = load(path)  # bad config or an old store fail here, before any worker starts
+    check_port_free(host, port)
     console.print(
         f"crm-hub read API on http://{host}:{port} (docs: /docs), store {store.safe_url}, "
         f"{workers} worker{'s' if workers > 1 else ''}"
     )
     # No access log: a query string can hold a phone number or an e-mail; the app logs paths.
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": False,
-                               "log_level": "warning", "http": http_protocol()}  # fmt: skip
+    options: dict[str, Any] = {"access_log": False, "log_level": "warning",
+                               "http": http_protocol()}  # fmt: skip
     if workers == 1:
-        uvicorn.run(build_app(hub, store), **options)
+        uvicorn.run(build_app(hub, store), host=host, port=port, **options)
         return
     store.dispose()  # each worker process opens its own pool from hub.yaml
     os.environ["CRM_HUB_CONFIG"] = str(path)  # read by every worker's app_from_config
-    uvicorn.run("crm_hub.api.asgi:app_from_config", factory=True, workers=workers, **options)
+    if reuse_port_supported():
+        run_workers(host, port, workers, options)
+    else:
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, host=host, port=port, **options)
 
 
 @tokens_app.command("create")
