@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -34,6 +35,10 @@ class ApiContext:
     default_page_size: int = 50
     max_page_size: int = 200
     extra: dict[str, object] = field(default_factory=dict)
+    # token → its store lookup under way (see principal_of); event-loop state, never shared
+    checking: dict[str, asyncio.Future[Principal | None]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
 _bearer = HTTPBearer(
@@ -66,16 +71,29 @@ async def get_principal(
         raise Problem(
             401, "unauthorized", "send an API token as Authorization: Bearer", headers=challenge
         )
-    principal = await principal_of(context.store, credentials.credentials)
+    principal = await principal_of(context, credentials.credentials)
     if principal is None:
         raise Problem(401, "unauthorized", "the token is unknown or revoked", headers=challenge)
     return principal
 
 
-async def principal_of(store: Store, token: str) -> Principal | None:
+async def principal_of(context: ApiContext, token: str) -> Principal | None:
     """The live token's principal, or None: a token this process checked a moment ago costs
-    no trip to the thread pool; only a store lookup runs there."""
-    return recall(store, token) or await run_in_threadpool(authenticate, store, token)
+    no trip to the thread pool; only a store lookup runs there.
+
+    When a busy till's token is due for its check, the requests then in flight with it wait
+    for one lookup rather than each making its own: dozens of lookups at once overflowed the
+    connection pool, which opened (and then closed) a connection for each.
+    """
+    found = recall(context.store, token)
+    if found is not None:
+        return found
+    checking = context.checking.get(token)
+    if checking is None:
+        checking = asyncio.ensure_future(run_in_threadpool(authenticate, context.store, token))
+        context.checking[token] = checking
+        checking.add_done_callback(lambda _: context.checking.pop(token, None))
+    return await asyncio.shield(checking)
 
 
 Auth = Annotated[Principal, Depends(get_principal)]

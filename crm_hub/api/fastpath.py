@@ -155,7 +155,7 @@ class FastLookups:
                 scheme, _, token = value.decode("latin-1").partition(" ")
                 if scheme.lower() != "bearer" or not token:
                     return None
-                return await principal_of(self.context.store, token)
+                return await principal_of(self.context, token)
         return None
 
     @contextmanager

@@ -1,4 +1,5 @@
-"""Serving as a deployment does: uvicorn workers from the ASGI factory, grouped audit writes."""
+"""Serving as a deployment does: uvicorn workers from the ASGI factory, grouped audit writes,
+one token lookup for a burst of requests."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from crm_hub.api import deps
 from crm_hub.api.asgi import http_protocol
 from crm_hub.api.audit import AuditBatcher, audit_rows, record_reads
+from crm_hub.api.deps import ApiContext, principal_of
 from crm_hub.api.policy import Principal
-from crm_hub.api.tokens import create_token
+from crm_hub.api.tokens import authenticate, create_token
 from crm_hub.store import Store, open_store
 from crm_hub.store.schema import audit_log
 from tests.live_server import free_port, wait_healthy
@@ -115,3 +119,47 @@ def test_a_failed_audit_batch_fails_every_request_in_it(store: Store) -> None:
 
     failures = asyncio.run(two_bad_writes())
     assert type(failures[0]).__name__ == "IntegrityError" and failures[1] is failures[0]
+
+
+def _counted_lookups(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[str]:
+    """Token lookups made (each slow enough for a burst to arrive while it runs)."""
+    calls: list[str] = []
+
+    def lookup(store: Store, secret: str) -> Principal | None:
+        calls.append(secret)
+        time.sleep(0.05)
+        if fail:
+            raise OSError("store gone")
+        return authenticate(store, secret)
+
+    monkeypatch.setattr(deps, "authenticate", lookup)
+    return calls
+
+
+async def _burst(context: ApiContext, secret: str, count: int) -> list[Any]:
+    calls = (principal_of(context, secret) for _ in range(count))
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+def test_requests_in_flight_with_an_unchecked_token_share_one_lookup(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = create_token(store, name="till", role="staff", branch="north")
+    context = ApiContext(store)
+    lookups = _counted_lookups(monkeypatch)
+    found = asyncio.run(_burst(context, created.secret, 20))
+    assert len(lookups) == 1 and {p.token_id for p in found} == {created.info.id}
+    assert context.checking == {}
+
+
+def test_a_failed_shared_lookup_fails_each_request_and_is_tried_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = create_token(store, name="till", role="staff", branch="north")
+    context = ApiContext(store)
+    lookups = _counted_lookups(monkeypatch, fail=True)
+    failed = asyncio.run(_burst(context, created.secret, 5))
+    assert len(lookups) == 1 and all(isinstance(f, OSError) for f in failed)
+    assert context.checking == {}
+    asyncio.run(_burst(context, created.secret, 1))
+    assert len(lookups) == 2
