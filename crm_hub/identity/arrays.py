@@ -1,13 +1,15 @@
-"""Sort-based distinct values for large integer arrays.
+"""Distinct values for large integer arrays.
 
-``numpy.unique`` on millions of int64 values is an order of magnitude slower here than one
-stable sort (numpy 2.4), and these helpers run on every candidate pair; so they sort once and
-mark boundaries.
+``numpy.unique`` on millions of int64 values is slower than one sort, and these helpers run on
+every candidate pair; so they sort once and mark boundaries. The sorts are numpy's default
+(SIMD) ones, not ``kind="stable"``: on 13 M int64 values a stable sort takes 2 s, the default
+0.2 s, and equal values are interchangeable here. With an inverse, pandas' hashing is faster.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["distinct", "distinct_counts", "distinct_inverse"]
 
@@ -19,7 +21,7 @@ def distinct(values: np.ndarray) -> np.ndarray:
         >>> distinct(np.array([3, 1, 3])).tolist()
         [1, 3]
     """
-    ordered = np.sort(values, kind="stable")
+    ordered = np.sort(values)
     if len(ordered) == 0:
         return ordered
     keep = np.empty(len(ordered), dtype=bool)
@@ -36,17 +38,9 @@ def distinct_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         >>> [a.tolist() for a in distinct_inverse(np.array([3, 1, 3]))]
         [[1, 3], [1, 0, 1]]
     """
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    if len(ordered) == 0:
-        return ordered, np.empty(0, dtype=np.int64)
-    starts = np.empty(len(ordered), dtype=bool)
-    starts[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    group = np.cumsum(starts) - 1
-    inverse = np.empty(len(values), dtype=np.int64)
-    inverse[order] = group
-    return ordered[starts], inverse
+    # pandas hashes, then sorts only the distinct values: four times faster than an argsort.
+    inverse, uniques = pd.factorize(values, sort=True)
+    return np.asarray(uniques), inverse.astype(np.int64, copy=False)
 
 
 def distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +50,7 @@ def distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         >>> [a.tolist() for a in distinct_counts(np.array([3, 1, 3]))]
         [[1, 3], [1, 2]]
     """
-    ordered = np.sort(values, kind="stable")
+    ordered = np.sort(values)
     if len(ordered) == 0:
         return ordered, np.empty(0, dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])

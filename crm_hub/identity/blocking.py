@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 
 import jellyfish
 import numpy as np
-import pandas as pd
 
-from crm_hub.identity.arrays import distinct
+from crm_hub.identity.arrays import distinct, distinct_inverse
 from crm_hub.identity.records import Prepared, codes_of
 from crm_hub.identity.settings import MatchSettings
 from crm_hub.normalize import nickname_table
@@ -105,6 +104,19 @@ def _single(codes: np.ndarray) -> KeyValues:
     return np.arange(len(codes), dtype=np.int64), codes.astype(np.int64)
 
 
+def _distinct_entries(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct ``(key, row)`` entries sorted by key, then row.
+
+    Keys are ranked first, so that rank and row fit one int64 and one sort does the rest.
+    """
+    if not len(keys):
+        return keys, rows
+    values, rank = distinct_inverse(keys)
+    width = np.int64(max(int(rows.max()), 0) + 1)
+    entries = distinct(rank * width + rows.astype(np.int64))
+    return values[entries // width], entries % width
+
+
 def block_pairs(rows: np.ndarray, keys: np.ndarray, max_block_size: int) -> tuple[
     np.ndarray, np.ndarray, int, int
 ]:  # fmt: skip
@@ -120,10 +132,7 @@ def block_pairs(rows: np.ndarray, keys: np.ndarray, max_block_size: int) -> tupl
         appear twice when a record has two values in one block.
     """
     keep = keys >= 0
-    frame = pd.DataFrame({"k": keys[keep], "r": rows[keep]}).drop_duplicates()
-    frame = frame.sort_values(["k", "r"], kind="stable")
-    sorted_keys = frame["k"].to_numpy()
-    sorted_rows = frame["r"].to_numpy()
+    sorted_keys, sorted_rows = _distinct_entries(keys[keep], rows[keep])
     if len(sorted_keys) == 0:
         empty = np.empty(0, dtype=np.int32)
         return empty, empty, 0, 0
@@ -176,7 +185,7 @@ def candidate_pairs(prepared: Prepared, settings: MatchSettings) -> CandidatePai
         stats.pairs_per_key[name] = len(left)
         stats.skipped_blocks[name] = skipped
         stats.skipped_records[name] = skipped_rows
-        encoded.append(distinct(left.astype(np.int64) * n + right))
+        encoded.append(left.astype(np.int64) * n + right)
         log.debug("blocking key", extra={"key": name, "pairs": len(left), "skipped": skipped})
     pairs = distinct(np.concatenate(encoded)) if encoded else np.empty(0, dtype=np.int64)
     stats.candidates = len(pairs)

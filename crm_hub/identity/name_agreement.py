@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import process
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from crm_hub.identity.arrays import distinct_inverse
 from crm_hub.identity.context import PairContext
@@ -60,33 +60,83 @@ def _name_attributes(ctx: PairContext) -> tuple[np.ndarray, np.ndarray]:
 
 def _groups_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     hit = np.zeros(len(a), dtype=bool)
+    # Only rows where both names have a group can overlap (most names have none).
+    both = np.flatnonzero((a >= 0).any(axis=1) & (b >= 0).any(axis=1))
+    a, b = a[both], b[both]
     for i in range(a.shape[1]):
         for j in range(b.shape[1]):
-            hit |= (a[:, i] >= 0) & (a[:, i] == b[:, j])
+            hit[both] |= (a[:, i] >= 0) & (a[:, i] == b[:, j])
     return hit
 
 
-def _tokens(
-    ctx: PairContext,
-    rows: np.ndarray | slice,
-    codes: tuple[np.ndarray, np.ndarray],
-    groups: tuple[np.ndarray, np.ndarray],
-) -> _Tokens:
+def _vocabulary_groups(ctx: PairContext) -> np.ndarray:
+    """Per value of the joint name vocabulary: its nickname groups (``-1`` padded)."""
+    if "vocabulary_groups" not in ctx.cache:
+        (first_codes, last_codes), strings = ctx.vocabulary("names", "first", "last")
+        p = ctx.prepared
+        table = np.full((len(strings), p.first_groups.shape[1]), -1, dtype=p.first_groups.dtype)
+        for codes, groups in ((first_codes, p.first_groups), (last_codes, p.last_groups)):
+            present = codes >= 0
+            table[codes[present]] = groups[present]
+        ctx.cache["vocabulary_groups"] = table
+    found: np.ndarray = ctx.cache["vocabulary_groups"]  # type: ignore[assignment]
+    return found
+
+
+def _value_tokens(ctx: PairContext, low: np.ndarray, high: np.ndarray) -> _Tokens:
+    """Compare pairs of name values (vocabulary codes, all present)."""
     _, strings = ctx.vocabulary("names", "first", "last")
     initial, single = _name_attributes(ctx)
-    left_rows, right_rows = ctx.left[rows], ctx.right[rows]
-    a, b = codes[0][left_rows], codes[1][right_rows]
-    similarity = ctx.similarity(a, b, strings)
-    present = (a >= 0) & (b >= 0)
-    nickname = present & _groups_overlap(groups[0][left_rows], groups[1][right_rows])
-    if not len(strings):
-        return _Tokens(similarity, nickname, np.zeros(len(a), dtype=bool))
-    safe_a, safe_b = np.maximum(a, 0), np.maximum(b, 0)
-    initials = present & (initial[safe_a] == initial[safe_b]) & (single[safe_a] | single[safe_b])
+    similarity = np.ones(len(low), dtype=np.float32)
+    differ = np.flatnonzero(low != high)
+    if len(differ):
+        scores = process.cpdist(strings[low[differ]], strings[high[differ]],
+                                scorer=JaroWinkler.normalized_similarity,
+                                workers=ctx.settings.workers)  # fmt: skip
+        similarity[differ] = np.asarray(scores, dtype=np.float32)
+    groups = _vocabulary_groups(ctx)
+    nickname = _groups_overlap(groups[low], groups[high])
+    initials = (initial[low] == initial[high]) & (single[low] | single[high])
     # ``B``/``Rebecca``: the initial of a nickname (Becky) stands for the full name too.
     letters = _variant_initials(ctx)
-    for one, other in ((safe_a, safe_b), (safe_b, safe_a)):
-        initials |= present & single[one] & _has_letter(letters[other], initial[one])
+    for one, other in ((low, high), (high, low)):
+        initials |= single[one] & _has_letter(letters[other], initial[one])
+    return _Tokens(similarity, nickname, initials)
+
+
+def _own_tokens(ctx: PairContext) -> _Tokens:
+    """Every value of the joint name vocabulary compared with itself (cached)."""
+    if "own_name_tokens" not in ctx.cache:
+        _, strings = ctx.vocabulary("names", "first", "last")
+        codes = np.arange(len(strings), dtype=np.int64)
+        ctx.cache["own_name_tokens"] = _value_tokens(ctx, codes, codes)
+    found: _Tokens = ctx.cache["own_name_tokens"]  # type: ignore[assignment]
+    return found
+
+
+def _tokens(ctx: PairContext, a: np.ndarray, b: np.ndarray) -> _Tokens:
+    """Compare names given as vocabulary codes per pair; each distinct pair of values once."""
+    similarity = np.full(len(a), np.nan, dtype=np.float32)
+    nickname = np.zeros(len(a), dtype=bool)
+    initials = np.zeros(len(a), dtype=bool)
+    present = (a >= 0) & (b >= 0)
+    same = np.flatnonzero(present & (a == b))
+    if len(same):
+        own, code = _own_tokens(ctx), a[same]
+        similarity[same] = own.similarity[code]
+        nickname[same] = own.nickname[code]
+        initials[same] = own.initial[code]
+    differ = np.flatnonzero(present & (a != b))
+    if len(differ):
+        # Every comparison is symmetric, so a pair of values counts once in either order.
+        a, b = a[differ], b[differ]
+        low, high = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+        width = np.int64(int(high.max()) + 1)
+        keys, inverse = distinct_inverse(low * width + high)
+        found = _value_tokens(ctx, keys // width, keys % width)
+        similarity[differ] = found.similarity[inverse]
+        nickname[differ] = found.nickname[inverse]
+        initials[differ] = found.initial[inverse]
     return _Tokens(similarity, nickname, initials)
 
 
@@ -123,24 +173,21 @@ def names(ctx: PairContext) -> NameAgreement:
         found: NameAgreement = ctx.cache["names"]  # type: ignore[assignment]
         return found
     (first_codes, last_codes), _ = ctx.vocabulary("names", "first", "last")
-    p = ctx.prepared
-    every = slice(None)
-    first = _tokens(ctx, every, (first_codes, first_codes), (p.first_groups, p.first_groups))
-    last = _tokens(ctx, every, (last_codes, last_codes), (p.last_groups, p.last_groups))
+    fl, fr = first_codes[ctx.left], first_codes[ctx.right]
+    ll, lr = last_codes[ctx.left], last_codes[ctx.right]
+    first, last = _tokens(ctx, fl, fr), _tokens(ctx, ll, lr)
     first_sim, last_sim = first.similarity.copy(), last.similarity.copy()
     first_nick, last_nick = first.nickname.copy(), last.nickname.copy()
     first_init = first.initial.copy()
     straight = np.nan_to_num(first.score()) + np.nan_to_num(last.score())
-    fl, fr = first_codes[ctx.left], first_codes[ctx.right]
-    ll, lr = last_codes[ctx.left], last_codes[ctx.right]
     # Swaps need a given name on one side facing a family name on the other.
     cross_possible = ((fl >= 0) & (lr >= 0)) | ((ll >= 0) & (fr >= 0))
     maybe = np.flatnonzero(cross_possible & (straight < 1.8))
     swapped = np.zeros(len(ctx), dtype=bool)
     if len(maybe):
         # In swapped orientation the left family name is really a given name.
-        as_first = _tokens(ctx, maybe, (last_codes, first_codes), (p.last_groups, p.first_groups))
-        as_last = _tokens(ctx, maybe, (first_codes, last_codes), (p.first_groups, p.last_groups))
+        as_first = _tokens(ctx, ll[maybe], fr[maybe])
+        as_last = _tokens(ctx, fl[maybe], lr[maybe])
         score_first, score_last = as_first.score(), as_last.score()
         cross = np.nan_to_num(score_first) + np.nan_to_num(score_last)
         weakest = np.fmin(score_first, score_last)
@@ -178,17 +225,20 @@ def nickname_typo(ctx: PairContext, agreement: NameAgreement, level: np.ndarray)
     where a wrongly "different" given name would block a match.
     """
     (first_codes, last_codes), strings = ctx.vocabulary("names", "first", "last")
-    codes = np.where(agreement.swapped[:, None], np.stack(
-        [last_codes[ctx.left], first_codes[ctx.right]], axis=1), np.stack(
-        [first_codes[ctx.left], first_codes[ctx.right]], axis=1))  # fmt: skip
-    support = (ctx.equal_codes("email_code") == 1) | (ctx.equal_codes("phone_code") == 1)
-    support |= (ctx.equal_codes("address_code") == 1) | (ctx.equal_codes("dob_code") == 1)
-    todo = np.flatnonzero((level == 0) & ~np.isnan(agreement.first) & support)
+    todo = np.flatnonzero((level == 0) & ~np.isnan(agreement.first))
+    left, right = ctx.left[todo], ctx.right[todo]
+    support = np.zeros(len(todo), dtype=bool)
+    for name in ("email_code", "phone_code", "address_code", "dob_code"):
+        values: np.ndarray = getattr(ctx.prepared, name)
+        support |= (values[left] == values[right]) & (values[left] >= 0)
+    todo, left, right = todo[support], left[support], right[support]
     hit = np.zeros(len(ctx), dtype=bool)
     if not len(todo):
         return hit
     pointer, flat = _variant_table(ctx)
-    a, b = codes[todo, 0].astype(np.int64), codes[todo, 1].astype(np.int64)
+    # After a swap, the left record's given name is in its family-name field.
+    a = np.where(agreement.swapped[todo], last_codes[left], first_codes[left]).astype(np.int64)
+    b = first_codes[right].astype(np.int64)
     width = np.int64(len(strings) + 1)
     distinct, inverse = distinct_inverse(a * width + b)
     da, db = distinct // width, distinct % width

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from crm_hub.errors import ConfigError
+from crm_hub.identity.arrays import distinct
 from crm_hub.normalize import (
     nickname_table,
     normalize_addresses,
@@ -79,7 +80,7 @@ def owner_frequencies(codes: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray
     if not len(present):
         return out, 1.0
     width = np.int64(codes.max() + 1)
-    pairs = np.unique(owners[present].astype(np.int64) * width + codes[present])
+    pairs = distinct(owners[present].astype(np.int64) * width + codes[present])
     counts = np.bincount(pairs % width, minlength=int(width)).astype(np.float64)
     total = float(len(pairs))
     out[present] = np.maximum(counts[codes[present]] - 1, 1) / max(total - 1, 1.0)
@@ -321,6 +322,15 @@ def _forked_contacts() -> tuple[pd.DataFrame, pd.DataFrame]:
     return _contacts(*_FORKED_INPUT)
 
 
+def _joined(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Per record, ``first|second`` as one string; ``None`` when either is missing."""
+    missing = (pd.isna(first) | pd.isna(second)).tolist()
+    return np.array(
+        [None if gap else f"{a}|{b}" for gap, a, b in zip(missing, first, second, strict=True)],
+        dtype=object,
+    )
+
+
 def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
     """Normalise an input frame into canonical-order arrays.
 
@@ -365,13 +375,8 @@ def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
     postcode = addresses["postcode_key"].to_numpy(dtype=object)
     city = addresses["city_key"].to_numpy(dtype=object)
     place = np.where(pd.isna(postcode), city, postcode)
-    address_full = np.where(
-        pd.isna(line) | pd.isna(place), None, line.astype(str) + "|" + place.astype(str)
-    )
-    number = addresses["number"].to_numpy(dtype=object)
-    number_postcode = np.where(
-        pd.isna(number) | pd.isna(postcode), None, number.astype(str) + "|" + postcode.astype(str)
-    )
+    address_full = _joined(line, place)
+    number_postcode = _joined(addresses["number"].to_numpy(dtype=object), postcode)
     year = dates["year"].to_numpy(dtype=np.int16)
     month = dates["month"].to_numpy(dtype=np.int8)
     day = dates["day"].to_numpy(dtype=np.int8)

@@ -133,9 +133,8 @@ def _conflict_function(
     """Build the cluster check: True for pairs a conflict veto marks as different people."""
     chosen = [v for v in vetoes if v in rules.conflict_names()]
     needed = sorted({name for veto in chosen for name in rules.requires(veto, True)})
-    shared = {
-        k: v for k, v in base.cache.items() if k.startswith("vocab:") or k == "name_attributes"
-    }
+    # Everything cached but the per-pair name agreement is per value, so it holds for any pairs.
+    shared = {k: v for k, v in base.cache.items() if k != "names"}
 
     def conflicts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if not len(a) or not chosen:

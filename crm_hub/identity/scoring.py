@@ -253,11 +253,12 @@ def train(
         mask = session.mask(levels, names)
         if mask.sum() < _MIN_SESSION_PAIRS:
             continue
-        table, counts = _patterns(levels[mask], n_levels)
+        selected = levels[mask]
+        table, counts = _patterns(selected, n_levels)
         free = [c for c, name in enumerate(names) if name not in session.filter]
         learnt, steps = _em_m(table, counts, free, names, u, settings)
         iterations += steps
-        informative = [c for c in free if (levels[mask, c] >= 0).sum() >= _MIN_SESSION_PAIRS]
+        informative = [c for c in free if (selected[:, c] >= 0).sum() >= _MIN_SESSION_PAIRS]
         for c in todo:
             m[c] = learnt[c]
             if len(informative) <= 1:
@@ -286,9 +287,7 @@ def _refine_m(
     evidence = np.full(len(levels), np.log2(model.prior / (1 - model.prior)))
     contribution = np.zeros(levels.shape, dtype=np.float64)
     for c, table in enumerate(weights):
-        column = levels[:, c]
-        valid = column >= 0
-        contribution[valid, c] = table[column[valid]]
+        contribution[:, c] = _level_weights(table, levels[:, c])
     evidence += contribution.sum(axis=1)
     if tf_weights is not None:
         evidence += tf_weights
@@ -314,9 +313,7 @@ def _global_prior(
     total_pairs = max(n_records * (n_records - 1) / 2, 1.0)
     evidence = np.zeros(len(levels))
     for c, table in enumerate(model.weights()):
-        column = levels[:, c]
-        valid = column >= 0
-        evidence[valid] += table[column[valid]]
+        evidence += _level_weights(table, levels[:, c])
     if tf_weights is not None:
         evidence += tf_weights
     prior = min(max(n_records, 1) / total_pairs, 0.5)
@@ -357,15 +354,23 @@ def tf_adjustments(
     return adjust
 
 
+def _level_weights(table: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """Per pair, the weight of its level; ``0.0`` where the level is missing (``-1``).
+
+    The missing level ``-1`` indexes the ``0.0`` appended at the end: one gather instead of
+    masked reads and writes over every candidate pair.
+    """
+    result: np.ndarray = np.append(table, 0.0)[column]
+    return result
+
+
 def match_weights(
     model: FellegiSunter, levels: np.ndarray, tf: np.ndarray | None = None
 ) -> np.ndarray:
     """Return each pair's match weight (log2 odds): prior, level weights, TF adjustments."""
     weights = np.full(len(levels), np.log2(model.prior / (1 - model.prior)))
     for c, table in enumerate(model.weights()):
-        column = levels[:, c]
-        valid = column >= 0
-        weights[valid] += table[column[valid]]
+        weights += _level_weights(table, levels[:, c])
     if tf is not None:
         weights += tf
     return weights

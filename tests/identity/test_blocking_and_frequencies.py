@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from crm_hub.identity import MatchSettings
-from crm_hub.identity.blocking import blocking_key_names, candidate_pairs
+from crm_hub.identity.blocking import block_pairs, blocking_key_names, candidate_pairs
 from crm_hub.identity.profiles import counted_by_cluster
 from crm_hub.identity.records import owner_frequencies, prepare
 
@@ -101,3 +101,25 @@ def test_counting_by_cluster_collapses_a_clusters_records() -> None:
     counted = counted_by_cluster(prepared, np.array([0, 0, 0, 3]))
     assert counted.tf["email"][0] == counted.tf["email"][3]
     assert prepared.tf["email"][0] > prepared.tf["email"][3]  # the original is untouched
+
+
+def test_block_pairs_match_every_pair_within_each_block() -> None:
+    rng = np.random.default_rng(3)
+    rows = np.repeat(np.arange(300), 2)
+    keys = rng.integers(-1, 40, len(rows))
+    left, right, skipped, skipped_rows = block_pairs(rows, keys, max_block_size=12)
+    members: dict[int, set[int]] = {}
+    for row, key in zip(rows.tolist(), keys.tolist(), strict=True):
+        if key >= 0:
+            members.setdefault(key, set()).add(row)
+    expected = sorted(
+        (a, b)
+        for block in members.values()
+        if len(block) <= 12
+        for a in block
+        for b in block
+        if a < b
+    )
+    assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == expected
+    assert skipped == sum(len(b) > 12 for b in members.values())
+    assert skipped_rows == sum(len(b) for b in members.values() if len(b) > 12)
