@@ -3,6 +3,9 @@
 An order's ``kind`` (from the loader): 0 a normal order, 1 an order later refunded (a visit, no
 spend), 2 a refund record (negative total: subtracts, neither an order nor a visit). Cancelled
 orders never reach this module.
+
+Orders are grouped with numpy: a group is a run of equal integer keys (the code, or the code
+and a text's id) after a sort, and sums, minimums and maximums are ``reduceat`` over the runs.
 """
 
 from __future__ import annotations
@@ -13,42 +16,82 @@ import numpy as np
 import pandas as pd
 
 from crm_hub.profile.traits.frames import (
+    first_of_max,
+    int_texts,
     join_groups,
     json_objects,
-    money_text,
+    money_json,
     quote_json,
+    run_starts,
+    text_ids,
     to_fixed,
 )
 
-__all__ = ["NORMAL", "REFUNDED", "REFUND_RECORD", "line_traits", "order_traits"]
+__all__ = [
+    "NORMAL",
+    "REFUNDED",
+    "REFUND_RECORD",
+    "currency_spend",
+    "line_traits",
+    "main_currency",
+    "order_traits",
+]
 
 NORMAL, REFUNDED, REFUND_RECORD = 0, 1, 2
 DAY = 86_400
 
+Array = np.ndarray[Any, Any]
 
-def _argmax_per_code(
-    codes: np.ndarray[Any, Any], slots: np.ndarray[Any, Any], width: int, n: int
-) -> pd.Series:
+
+def _argmax_per_code(codes: Array, slots: Array, width: int, n: int) -> pd.Series:
     """Per code, the most frequent slot (0..width-1); ties: the smallest; none: NA."""
     counts = np.bincount(codes * width + slots, minlength=n * width).reshape(n, width)
     best = counts.argmax(axis=1)
     return pd.Series(best, dtype="Int64").where(counts.max(axis=1) > 0)
 
 
-def _ranked(frame: pd.DataFrame, value: str, name: str) -> pd.DataFrame:
-    """Sort by code, value descending, then name: the first row per code is the winner."""
-    return frame.sort_values(["code", value, name], ascending=[True, False, True], kind="stable")
+def _grouped(keys: Array) -> tuple[Array, Array, Array]:
+    """The order sorting ``keys``, the distinct keys (sorted) and where each one's run starts
+    in that order."""
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    starts = run_starts(sorted_keys)
+    return order, sorted_keys[starts], starts
 
 
-def main_currency(orders: pd.DataFrame) -> pd.Series:
-    """Per code present in ``orders``: the currency with the most net spend (ties: A-Z)."""
-    net = _net_fixed(orders)
-    frame = pd.DataFrame(
-        {"code": orders["code"].to_numpy(), "currency": orders["currency"].fillna(""), "net": net}
+def _sums(values: Array, order: Array, starts: Array) -> Array:
+    if len(starts) == 0:
+        return np.zeros(0, dtype=values.dtype)
+    sums: Array = np.add.reduceat(values[order], starts)
+    return sums
+
+
+def currency_spend(orders: pd.DataFrame) -> pd.DataFrame:
+    """Per code and currency ('' for none), sorted by code then currency: ``net`` spend in
+    fixed point, ``paid`` orders, and ``main``, whether it is the code's main currency (the
+    most net spend; ties: A-Z)."""
+    currency, names = text_ids(orders["currency"].fillna(""))
+    width = max(len(names), 1)
+    order, keys, starts = _grouped(orders["code"].to_numpy() * width + currency)
+    paid = (orders["kind"].to_numpy() == NORMAL).astype(np.int64)
+    spend = pd.DataFrame(
+        {
+            "code": keys // width,
+            "currency": names[keys % width],
+            "net": _sums(_net_fixed(orders), order, starts),
+            "paid": _sums(paid, order, starts),
+        }
     )
-    spend = frame.groupby(["code", "currency"], as_index=False)["net"].sum()
-    first = _ranked(spend, "net", "currency").drop_duplicates("code")
-    return pd.Series(first["currency"].to_numpy(), index=first["code"].to_numpy())
+    main = np.zeros(len(spend), dtype=bool)
+    main[first_of_max(spend["code"].to_numpy(), spend["net"].to_numpy())] = True
+    spend["main"] = main
+    return spend
+
+
+def main_currency(spend: pd.DataFrame) -> pd.Series:
+    """Per code in ``currency_spend``: the currency with the most net spend (ties: A-Z)."""
+    main = spend[spend["main"]]
+    return pd.Series(main["currency"].to_numpy(), index=main["code"].to_numpy())
 
 
 def _net_fixed(orders: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -57,69 +100,84 @@ def _net_fixed(orders: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
     return np.where(orders["kind"].to_numpy() == REFUNDED, 0, fixed)
 
 
-def order_traits(orders: pd.DataFrame, main: pd.Series, n: int, today: int) -> pd.DataFrame:
+def order_traits(orders: pd.DataFrame, spend: pd.DataFrame, n: int, today: int) -> pd.DataFrame:
     """Order traits per code 0..n-1 (``today`` in days since 1970-01-01).
 
-    ``main`` maps code → main currency ('' for orders without one). Also returns helper columns
-    for the scores (``_first_day``, ``_last_day``, ``_active_days``) and money in fixed point.
+    ``spend`` is ``currency_spend(orders)``. Also returns helper columns for the scores
+    (``_first_day``, ``_last_day``, ``_active_days``) and money in fixed point.
     """
+    counted = orders["kind"].to_numpy() != REFUND_RECORD
+    codes = orders["code"].to_numpy()[counted]
+    count = pd.DataFrame({"orders_count": np.bincount(codes, minlength=n)})
+    dates = _dates(orders, counted, n, today)
+    visits = _visits(codes, orders["branch"].to_numpy()[counted], n)
+    return pd.concat([count, dates, visits, _spend(spend, n)], axis=1)
+
+
+def _dates(orders: pd.DataFrame, counted: Array, n: int, today: int) -> pd.DataFrame:
+    """First and last order (epoch seconds, local days), days ordered on, usual day and hour."""
     out = pd.DataFrame(index=pd.RangeIndex(n))
-    kind = orders["kind"].to_numpy()
-    counted = orders[kind != REFUND_RECORD]
-    codes = counted["code"].to_numpy()
-    out["orders_count"] = np.bincount(codes, minlength=n)
-    placed = counted["placed"].astype("float64").to_numpy()
-    local = placed + counted["offset_min"].to_numpy() * 60
-    dated = ~np.isnan(placed)
-    dcodes, dplaced, dlocal = codes[dated], placed[dated], local[dated].astype(np.int64)
-    days = dlocal // DAY
-    by_code = pd.DataFrame({"code": dcodes, "placed": dplaced.astype(np.int64), "day": days})
-    grouped = by_code.groupby("code")
-    first, last = grouped["placed"].min(), grouped["placed"].max()
-    out["first_order_at"] = pd.Series(first, dtype="Int64")
-    out["last_order_at"] = pd.Series(last, dtype="Int64")
-    first_day, last_day = grouped["day"].min(), grouped["day"].max()
-    out["_first_day"] = pd.Series(first_day, dtype="Int64")
-    out["_last_day"] = pd.Series(last_day, dtype="Int64")
+    placed = orders["placed"]
+    dated = counted & placed.notna().to_numpy()
+    codes = orders["code"].to_numpy()[dated]
+    utc = placed.to_numpy(dtype=np.int64, na_value=0)[dated]
+    days, local_seconds = np.divmod(utc + orders["offset_min"].to_numpy()[dated] * 60, DAY)
+    order, present, starts = _grouped(codes)
+    none = np.ones(n, dtype=bool)
+    none[present] = False
+
+    def per_code(values: Array, reduce: np.ufunc) -> pd.Series:
+        at = np.zeros(n, dtype=np.int64)
+        if len(starts):
+            at[present] = reduce.reduceat(values[order], starts)
+        return pd.Series(pd.arrays.IntegerArray(at, none.copy()))
+
+    out["first_order_at"] = per_code(utc, np.minimum)
+    out["last_order_at"] = per_code(utc, np.maximum)
+    out["_first_day"] = per_code(days, np.minimum)
+    out["_last_day"] = per_code(days, np.maximum)
     out["days_since_last_order"] = today - out["_last_day"]
-    distinct = by_code.drop_duplicates(["code", "day"])
-    out["_active_days"] = np.bincount(distinct["code"].to_numpy(), minlength=n)
-    out["usual_weekday"] = _argmax_per_code(dcodes, (days + 3) % 7, 7, n)  # 1970-01-01: Thu
-    out["usual_hour"] = _argmax_per_code(dcodes, (dlocal % DAY) // 3600, 24, n)
+    first = int(days.min()) if len(days) else 0
+    span = int(days.max()) - first + 1 if len(days) else 1
+    distinct = pd.unique(codes * span + (days - first))  # one per code and day
+    out["_active_days"] = np.bincount(distinct // span, minlength=n)
+    out["usual_weekday"] = _argmax_per_code(codes, (days + 3) % 7, 7, n)  # 1970-01-01: Thu
+    out["usual_hour"] = _argmax_per_code(codes, local_seconds // 3600, 24, n)
+    return out
 
-    visits = counted[counted["branch"].notna() & (counted["branch"] != "")]
-    out["visits_count"] = np.bincount(visits["code"].to_numpy(), minlength=n)
-    per_branch = visits.groupby(["code", "branch"], as_index=False).size()
-    out["visits_by_branch"] = json_objects(
-        per_branch["code"], per_branch["branch"], per_branch["size"].astype(str), n
-    )
-    best = _ranked(per_branch, "size", "branch").drop_duplicates("code")
+
+def _visits(codes: Array, branches: Array, n: int) -> pd.DataFrame:
+    """Visits in all, visits per branch and the preferred branch (most visits; ties: A-Z)."""
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    branch, names = text_ids(branches)
+    visit = branch >= 0
+    if len(names) and names[0] == "":  # the empty text ranks first
+        visit &= branch != 0
+    codes, branch = codes[visit], branch[visit]
+    out["visits_count"] = np.bincount(codes, minlength=n)
+    width = max(len(names), 1)
+    keys, sizes = np.unique(codes * width + branch, return_counts=True)
+    pair_code, pair_branch = keys // width, keys % width
+    out["visits_by_branch"] = json_objects(pair_code, pair_branch, names, [int_texts(sizes)], n)
+    best = first_of_max(pair_code, sizes)
     out["preferred_branch"] = pd.Series(
-        best["branch"].to_numpy(), index=best["code"].to_numpy(), dtype="object"
+        names[pair_branch[best]], index=pair_code[best], dtype="object"
     )
+    return out
 
-    money = pd.DataFrame(
-        {
-            "code": orders["code"].to_numpy(),
-            "currency": orders["currency"].fillna("").to_numpy(),
-            "net": _net_fixed(orders),
-            "paid": kind == NORMAL,
-        }
-    )
-    per_currency = money.groupby(["code", "currency"], as_index=False).agg(
-        net=("net", "sum"), paid=("paid", "sum")
-    )
-    named = per_currency[per_currency["currency"] != ""]
-    out["spend_by_currency"] = json_objects(
-        named["code"], named["currency"], '"' + money_text(named["net"]) + '"', n
-    )
-    in_main = per_currency[per_currency["currency"].to_numpy() == main.reindex(
-        per_currency["code"]).to_numpy()]  # fmt: skip
-    spend = pd.Series(in_main["net"].to_numpy(), index=in_main["code"].to_numpy())
-    paid = pd.Series(in_main["paid"].to_numpy(), index=in_main["code"].to_numpy())
-    out["_spend"] = spend.reindex(out.index).astype("Int64")
-    paid_count = paid.reindex(out.index)
-    aov = np.where(paid_count > 0, spend.reindex(out.index) / paid_count, np.nan)
+
+def _spend(spend: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Net spend per currency; net spend and average paid order in the main currency."""
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    named = spend[spend["currency"] != ""]
+    currency, names = text_ids(named["currency"])
+    net_text = money_json(named["net"].to_numpy())
+    out["spend_by_currency"] = json_objects(named["code"].to_numpy(), currency, names, net_text, n)
+    main = spend[spend["main"]]
+    net = pd.Series(main["net"].to_numpy(), index=main["code"].to_numpy())
+    paid = pd.Series(main["paid"].to_numpy(), index=main["code"].to_numpy()).reindex(out.index)
+    out["_spend"] = net.reindex(out.index).astype("Int64")
+    aov = np.where(paid > 0, net.reindex(out.index) / paid, np.nan)
     out["_aov"] = pd.Series(np.rint(aov), dtype="Float64").astype("Int64")
     return out
 
@@ -131,30 +189,44 @@ def line_traits(
 
     ``items``: per code its top 3 products (``n`` lines each) of normal orders; ``categories``:
     fixed-point line spend per code, order currency and category (refunded orders left out,
-    refund records' lines negative), as the loader aggregates them.
+    refund records' lines negative), as the loader aggregates them; ``main``: code → main
+    currency.
     """
     out = pd.DataFrame(index=pd.RangeIndex(n))
-    top = _ranked(items.rename(columns={"n": "size"}), "size", "product")
-    out["favourite_items"] = _item_lists(top.groupby("code", sort=False).head(3), n)
-
-    currency = categories["currency"].fillna("").to_numpy()
-    in_main = categories[currency == main.reindex(categories["code"]).to_numpy()]
-    per_category = in_main.groupby(["code", "category"], as_index=False)["amount"].sum()
-    out["spend_by_category"] = json_objects(
-        per_category["code"],
-        per_category["category"].astype(str),
-        '"' + money_text(per_category["amount"].astype("Int64")) + '"',
-        n,
-    )
+    out["favourite_items"] = _item_lists(items, n)
+    codes = categories["code"].to_numpy()
+    main_of = main.reindex(pd.RangeIndex(n)).to_numpy(dtype=object)
+    in_main = categories["currency"].fillna("").to_numpy(dtype=object) == main_of[codes]
+    category, names = text_ids(categories["category"].astype(str).to_numpy()[in_main])
+    width = max(len(names), 1)
+    order, keys, starts = _grouped(codes[in_main] * width + category)
+    amount = _sums(categories["amount"].to_numpy(dtype=np.int64)[in_main], order, starts)
+    amount_text = money_json(amount)
+    out["spend_by_category"] = json_objects(keys // width, keys % width, names, amount_text, n)
     return out
 
 
-def _item_lists(top: pd.DataFrame, n: int) -> pd.Series:
-    """[{"count": c, "item": name}, ...] JSON text per code, in rank order."""
+def _item_lists(items: pd.DataFrame, n: int) -> pd.Series:
+    """[{"count": c, "item": name}, ...] JSON text per code: its 3 products with the most
+    lines (ties: A-Z), in that order."""
     out = pd.Series(None, index=pd.RangeIndex(n), dtype="object")
-    if top.empty:
+    if items.empty:
         return out
-    piece = '{"count":' + top["size"].astype(str) + ',"item":' + quote_json(top["product"]) + "}"
-    codes = top["code"].to_numpy()
-    out[np.unique(codes)] = join_groups(codes, piece, "[", "]")
-    return out
+    product, names = text_ids(items["product"])
+    size = items["n"].to_numpy(dtype=np.int64)
+    codes = items["code"].to_numpy()
+    order = np.lexsort((product, -size, codes))
+    codes, product, size = codes[order], product[order], size[order]
+    starts = run_starts(codes)
+    rank = np.arange(len(codes)) - np.repeat(starts, np.diff(np.append(starts, len(codes))))
+    top = rank < 3
+    codes, product, size = codes[top], product[top], size[top]
+    # Each distinct (product, count) piece is written once.
+    width = int(size.max()) + 1
+    pairs, which = np.unique(product * width + size, return_inverse=True)
+    quoted = quote_json(pd.Series(names[pairs // width])).tolist()
+    counts = (pairs % width).tolist()
+    texts = np.array(
+        [f'{{"count":{c},"item":{q}}}' for c, q in zip(counts, quoted, strict=True)], dtype=object
+    )
+    return join_groups(codes, [texts[which]], "[", "]", n)

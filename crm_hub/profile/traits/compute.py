@@ -7,7 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from crm_hub.profile.traits.activity import line_traits, main_currency, order_traits
+from crm_hub.profile.traits.activity import (
+    currency_spend,
+    line_traits,
+    main_currency,
+    order_traits,
+)
 from crm_hub.profile.traits.clv import fit_clv, predict_clv
 from crm_hub.profile.traits.load import Frames
 from crm_hub.profile.traits.person import (
@@ -37,14 +42,20 @@ def per_master(frames: Frames, today: date) -> pd.DataFrame:
     """
     n = len(frames.master_ids)
     day = epoch_day(today)
-    main = main_currency(frames.orders)
+    spend = currency_spend(frames.orders)
+    main = main_currency(spend)
     main = main.combine_first(invoice_currency(frames.invoices)) if n else main
-    traits = order_traits(frames.orders, main, n, day)
-    traits = traits.join(line_traits(frames.items, frames.categories, main, n))
-    owed = money_owed(frames.invoices, frames.payments, main, traits["_spend"], n, day)
-    traits = traits.join(owed)
-    traits = traits.join(person_traits(frames.customers, frames.profiles, n, today))
-    traits = traits.join(email_traits(frames.customers, frames.events, n))
+    orders = order_traits(frames.orders, spend, n, day)
+    traits = pd.concat(
+        [
+            orders,
+            line_traits(frames.items, frames.categories, main, n),
+            money_owed(frames.invoices, frames.payments, main, orders["_spend"], n, day),
+            person_traits(frames.customers, frames.profiles, n, today),
+            email_traits(frames.customers, frames.events, n),
+        ],
+        axis=1,
+    )
     currency = main.reindex(traits.index)
     traits["currency"] = currency.where(currency.notna() & (currency != ""), None)
     return traits

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
@@ -292,11 +293,28 @@ def _read(conn: Connection, sql: str, dtypes: dict[str, str]) -> pd.DataFrame:
     cursor = raw.cursor()
     try:
         cursor.execute(sql)
-        rows = cursor.fetchall()
+        # Rows straight into typed arrays: no list of tuples, no object frame to convert.
+        rows = np.fromiter(cursor, dtype=[(n, _FIELDS.get(t, "O")) for n, t in dtypes.items()])
     finally:
         cursor.close()
-    frame = pd.DataFrame.from_records(rows, columns=names)
-    return frame.astype({n: t for n, t in dtypes.items() if t != "object"})
+    return pd.DataFrame({n: _column(rows[n], t) for n, t in dtypes.items()})
+
+
+# SQLite fields read as numbers as they arrive; every other column as Python objects (texts,
+# and numbers that may be null).
+_FIELDS = {"int64": "i8", "int8": "i8"}
+
+
+def _column(values: np.ndarray[Any, Any], dtype: str) -> Any:
+    """A column of ``_read`` in its pandas dtype (None → NA/NaN)."""
+    if dtype == "object":
+        return values
+    if dtype == "Int64":
+        missing: np.ndarray[Any, Any] = values == None  # noqa: E711 (elementwise: SQLite's NULL)
+        numbers = values.copy()
+        numbers[missing] = 0
+        return pd.arrays.IntegerArray(numbers.astype(np.int64), missing)
+    return values.astype(dtype)
 
 
 def load_frames(conn: Connection, master_ids: list[str], *, few: bool = False) -> Frames:

@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from crm_hub.profile.traits.frames import json_objects, money_text, to_fixed
+from crm_hub.profile.traits.frames import json_objects, money_json, text_ids, to_fixed
 
 __all__ = ["email_traits", "money_owed", "person_traits"]
 
@@ -219,8 +219,10 @@ def money_owed(
     inv["currency"] = inv["currency"].fillna("")
     inv["main"] = main.reindex(inv["code"]).fillna("").to_numpy()
     named = inv[inv["currency"] != ""].groupby(["code", "currency"], as_index=False)["open"].sum()
+    currency, names = text_ids(named["currency"])
+    open_text = money_json(named["open"].to_numpy(dtype=np.int64))
     out["balance_by_currency"] = json_objects(
-        named["code"], named["currency"], '"' + money_text(named["open"].astype("Int64")) + '"', n
+        named["code"].to_numpy(), currency, names, open_text, n
     )
     mine = inv[inv["currency"] == inv["main"]]
     has_invoices = pd.Series(True, index=mine["code"].unique()).reindex(out.index, fill_value=False)
