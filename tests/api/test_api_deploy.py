@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, create_engine, func, select
 
-from crm_hub.api import deps
+from crm_hub.api import audit, deps
 from crm_hub.api.asgi import http_protocol
 from crm_hub.api.audit import AuditBatcher, _insert, audit_rows, record_reads
 from crm_hub.api.deps import ApiContext, principal_of
@@ -177,3 +177,57 @@ def test_audit_rows_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
     with store.read() as conn:
         stored = conn.execute(select(*columns).order_by(audit_log.c.id)).all()
     assert stored[:2] == stored[2:] and stored[0][0] is not None and stored[1][6] is None
+
+
+def _wal_frames_left(store: Store) -> int:
+    """WAL frames not yet copied into the database (what a checkpoint now would copy)."""
+    raw = store.engine.raw_connection()
+    try:
+        _, frames, copied = raw.driver_connection.execute(  # type: ignore[union-attr]
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        ).fetchone()
+        return int(frames) - int(copied)
+    finally:
+        raw.close()
+
+
+def test_sqlite_audit_batches_never_checkpoint_in_a_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    batcher = AuditBatcher(store)
+    monkeypatch.setattr(audit, "CHECKPOINT_EVERY", 3)
+    checkpoints: list[int] = []
+    real = audit._checkpoint
+
+    def counted(on: Store) -> None:
+        checkpoints.append(len(checkpoints))
+        real(on)
+
+    monkeypatch.setattr(audit, "_checkpoint", counted)
+    principal = Principal("tok", "till", "staff", "north")
+
+    async def reads(count: int) -> None:
+        for k in range(count):
+            rows = audit_rows(principal, action="read", path="/customers/x", status=200,
+                              master_ids=[f"m_{k}"])  # fmt: skip
+            await batcher.write(rows)
+            if batcher._checkpoint is not None:
+                await batcher._checkpoint  # done before the next is due (no skipped one)
+
+    asyncio.run(reads(7))
+    assert batcher._own is not None
+    own: Any = batcher._own.driver_connection
+    assert own.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    assert len(checkpoints) == 2  # after batches 3 and 6, beside the requests
+    assert _wal_frames_left(store) == 0  # and they copied what the WAL held
+    store.dispose()
+
+
+def test_a_failed_checkpoint_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = Store(create_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}"))
+    with caplog.at_level("WARNING", logger="crm_hub.api.audit"):
+        audit._checkpoint(broken)  # cannot even connect: logged, not raised
+    assert "WAL checkpoint failed" in caplog.text
