@@ -1,24 +1,19 @@
 """The commonest lookups as statements compiled once: search by phone, e-mail or id, one profile.
 
 :func:`~crm_hub.api.lookup.search` and :func:`~crm_hub.api.lookup.load_customer` build their
-SQLAlchemy statement per call; building it and computing its cache key cost about ten times
-what SQLite spends answering it. Here each statement is built and compiled once per store (the
-same selects, filters and order), run on the driver's cursor with bound parameters (inside
-the caller's transaction, or alone on a pooled driver connection: one statement needs no
-transaction of its own to read one consistent snapshot), and its values are
-converted by the columns' own result processors, so the rows are the ones the builders return.
+SQLAlchemy statement per call. Here each statement is built and compiled once per store (the
+same selects, filters and order, as :class:`~crm_hub.store.compiled.CompiledSelect`), run
+inside the caller's transaction, or alone on a pooled driver connection: one statement needs
+no transaction of its own to read one consistent snapshot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, true
+from sqlalchemy import Select, bindparam, true
 from sqlalchemy.engine import Dialect
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.types import TypeEngine
 
 from crm_hub.api.lookup import (
     SearchTerm,
@@ -27,66 +22,14 @@ from crm_hub.api.lookup import (
     split_customer,
 )
 from crm_hub.api.policy import Principal
+from crm_hub.store.compiled import CompiledSelect, Reader
 from crm_hub.store.schema import masters, profiles
 
 __all__ = ["PreparedLookups", "Reader"]
 
-Reader = Connection | PoolProxiedConnection
-"""Where a statement runs: a transaction, or (one statement alone) a pooled driver connection."""
-
 _BRANCH = "crm_branch"
 _MASTER_ID = "crm_master_id"
 _ROW_LIMIT = "crm_row_limit"
-
-
-@dataclass(slots=True)
-class _Compiled:
-    """One statement as driver SQL, its parameter order and its columns' converters."""
-
-    sql: str
-    positions: tuple[str, ...] | None  # bind names in order (positional drivers), else None
-    constants: dict[str, Any]  # the statement's own bound values ('active', ...)
-    keys: tuple[str, ...]
-    types: tuple[TypeEngine[Any], ...]
-    dialect: Dialect
-    converters: tuple[Callable[[Any], Any] | None, ...] | None = None  # known after a first run
-
-    @classmethod
-    def of(cls, statement: Select[Any], dialect: Dialect) -> _Compiled:
-        compiled = statement.compile(dialect=dialect)
-        positions = tuple(compiled.positiontup or ()) if compiled.positional else None
-        ours = {name: None for name in compiled.binds if name.startswith("crm_")}
-        constants = {k: v for k, v in compiled.construct_params(ours).items() if k not in ours}
-        columns = statement.selected_columns
-        types = tuple(c.type.dialect_impl(dialect) for c in columns)
-        return cls(compiled.string, positions, constants, tuple(columns.keys()), types, dialect)
-
-    def rows(self, conn: Reader, params: dict[str, Any]) -> list[dict[str, Any]]:
-        params = {**self.constants, **params}
-        bound: Any = params if self.positions is None else tuple(params[k] for k in self.positions)
-        driver = conn.connection if isinstance(conn, Connection) else conn
-        cursor = driver.cursor()  # the driver's own: no result metadata per call
-        try:
-            cursor.execute(self.sql, bound)
-            fetched = cursor.fetchall()
-            converters = self.converters or self._converters(cursor.description)
-        finally:
-            cursor.close()
-        return [
-            {
-                key: value if convert is None else convert(value)
-                for key, convert, value in zip(self.keys, converters, row, strict=True)
-            }
-            for row in fetched
-        ]
-
-    def _converters(self, description: Any) -> tuple[Callable[[Any], Any] | None, ...]:
-        """Each column type's result processor for the driver's type codes (PG needs them)."""
-        self.converters = tuple(
-            kind.result_processor(self.dialect, column[1])
-            for kind, column in zip(self.types, description, strict=True)
-        )
-        return self.converters
 
 
 class PreparedLookups:
@@ -99,7 +42,7 @@ class PreparedLookups:
     def __init__(self, dialect: Dialect, width: int) -> None:
         self.width = max(width, 3)
         self._statements = {
-            (kind, branch): _Compiled.of(self._build(kind, branch), dialect)
+            (kind, branch): CompiledSelect.of(self._build(kind, branch), dialect)
             for kind in ("id", "email", "phone", "customer")
             for branch in (False, True)
         }

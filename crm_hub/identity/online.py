@@ -10,13 +10,15 @@ through a source and the next resolve.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy.engine import Dialect
 
 from crm_hub.identity import online_scalar, rules
 from crm_hub.identity.comparisons import PairContext, comparison_names
@@ -26,6 +28,7 @@ from crm_hub.identity.settings import MatchSettings
 from crm_hub.normalize.address import postcode_key
 from crm_hub.normalize.email import normalize_email
 from crm_hub.normalize.phone import normalize_phone
+from crm_hub.store.compiled import CompiledSelect
 from crm_hub.store.engine import Store
 from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import identity_state, master_links, source_customers
@@ -114,13 +117,30 @@ class OnlineMatcher:
         """Forget the cached model (after a resolve retrained it)."""
         self._model = None
 
+    def _candidates(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """Known records sharing a blocking key with the query, with their master. The one
+        statement reads one snapshot alone: on SQLite it runs on a pooled driver connection
+        outside any transaction, which costs less than SQLAlchemy's begin and commit."""
+        params = _candidate_params(record, self.settings.default_region, self.limit)
+        if params is None:
+            return []
+        statement = _candidate_select(params[0], self.store.engine.dialect)
+        if self.store.dialect != "sqlite":
+            with self.store.read() as conn:
+                return statement.rows(conn, params[1])
+        raw = self.store.engine.raw_connection()
+        try:
+            return statement.rows(raw, params[1])
+        finally:
+            raw.close()
+
     def match(self, record: dict[str, Any]) -> MatchAnswer:
         """Score one record (hub field names: first_name, email, phone, birth_date, postcode...)."""
         started = time.perf_counter()
-        with self.store.read() as conn:
-            if self._model is None:
+        if self._model is None:
+            with self.store.read() as conn:
                 self._model = load_model(conn)
-            rows = _candidates(conn, record, self.settings.default_region, self.limit)
+        rows = self._candidates(record)
         model = self._model
         if model is None or not rows:
             return MatchAnswer(None, 0.0, "no", [], _ms(started))
@@ -136,7 +156,7 @@ class OnlineMatcher:
 def score_record(
     model: FellegiSunter,
     record: dict[str, Any],
-    rows: list[Any],
+    rows: Sequence[Mapping[str, Any]],
     settings: MatchSettings,
     *,
     scalar: bool = True,
@@ -165,16 +185,19 @@ def _decision(
 
 
 def _score_scalar(
-    model: FellegiSunter, record: dict[str, Any], rows: list[Any], settings: MatchSettings
+    model: FellegiSunter,
+    record: dict[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    settings: MatchSettings,
 ) -> list[MatchCandidate]:
     region = settings.default_region
     query = online_scalar.person(record, region)
     people = [online_scalar.person(_row(r), region) for r in rows]
     out = [
         MatchCandidate(
-            row.master_id,
-            row.source,
-            row.source_id,
+            row["master_id"],
+            row["source"],
+            row["source_id"],
             round(found.probability, 6),
             _decision(found.veto, found.rule, found.probability, settings),
             found.levels,
@@ -185,7 +208,10 @@ def _score_scalar(
 
 
 def _score_frames(
-    model: FellegiSunter, record: dict[str, Any], rows: list[Any], settings: MatchSettings
+    model: FellegiSunter,
+    record: dict[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    settings: MatchSettings,
 ) -> list[MatchCandidate]:
     query = {
         name: record.get(name) for name in STORE_COLUMNS if name not in ("source", "source_id")
@@ -206,7 +232,7 @@ def _score_frames(
                                      dict(zip(model.names, model.m, strict=True)))  # fmt: skip
     fired = rules.apply(level_map, rule_names, ctx, vetoes=False)
     vetoed = rules.apply(level_map, veto_names, ctx, vetoes=True)
-    masters = {(r.source, r.source_id): r.master_id for r in rows}
+    masters = {(r["source"], r["source_id"]): r["master_id"] for r in rows}
     out = []
     for k, index in enumerate(others):
         key = prepared.key(int(index))
@@ -223,8 +249,8 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def _row(row: Any) -> dict[str, Any]:
-    values = {name: getattr(row, name) for name in STORE_COLUMNS}
+def _row(row: Mapping[str, Any]) -> dict[str, Any]:
+    values = {name: row[name] for name in STORE_COLUMNS}
     values["birth_date"] = birth_iso(
         values.pop("birth_year"), values.pop("birth_month"), values.pop("birth_day")
     )
@@ -240,52 +266,53 @@ def birth_iso(year: Any, month: Any, day: Any) -> str | None:
     return f"{int(year):04d}-{int(month):02d}-{int(day):02d}"
 
 
-def _candidates(conn: Connection, record: dict[str, Any], region: str, limit: int) -> list[Any]:
-    """Known records sharing a blocking key with the query, with their master."""
-    params: dict[str, Any] = {"limit": limit}
+def _candidate_params(
+    record: dict[str, Any], region: str, limit: int
+) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """The blocking keys the record has, and the candidate statement's parameters (None: no
+    key, so no candidate)."""
+    params: dict[str, Any] = {"crm_limit": limit}
     email = normalize_email(record.get("email")).match_key if record.get("email") else None
     if email:
-        params["email"] = email
+        params["crm_email"] = email
     phone = normalize_phone(record.get("phone"), region).e164 if record.get("phone") else None
     if phone:
-        params["phone"] = phone
+        params["crm_phone"] = phone
     postcode = postcode_key(record.get("postcode")) if record.get("postcode") else None
     if postcode:
-        params["postcode"] = postcode
+        params["crm_postcode"] = postcode
     birth = _month_day(record.get("birth_date"))
     surname = (record.get("last_name") or "").strip().lower()
     if birth and surname:
-        params.update(month=birth[0], day=birth[1], surname=surname)
-    keys = tuple(key for key in ("email", "phone", "postcode", "surname") if key in params)
-    if not keys:
-        return []
-    return list(conn.execute(_candidate_select(keys), params))
+        params.update(crm_month=birth[0], crm_day=birth[1], crm_surname=surname)
+    keys = tuple(key for key in ("email", "phone", "postcode", "surname") if f"crm_{key}" in params)
+    return (keys, params) if keys else None
 
 
-@lru_cache(maxsize=16)
-def _candidate_select(keys: tuple[str, ...]) -> Select[Any]:
-    """The candidates statement for one set of keys, built once: building it per request cost
-    more than SQLite spends answering it."""
+@lru_cache(maxsize=64)
+def _candidate_select(keys: tuple[str, ...], dialect: Dialect) -> CompiledSelect:
+    """The candidates statement for one set of keys, built and compiled once per dialect."""
     c = source_customers.c
     conditions = {
-        "email": lambda: c.email_match_key == bindparam("email"),
-        "phone": lambda: c.phone == bindparam("phone"),
-        "postcode": lambda: c.postcode_key == bindparam("postcode"),
+        "email": lambda: c.email_match_key == bindparam("crm_email"),
+        "phone": lambda: c.phone == bindparam("crm_phone"),
+        "postcode": lambda: c.postcode_key == bindparam("crm_postcode"),
         "surname": lambda: and_(
-            c.birth_month == bindparam("month"),
-            c.birth_day == bindparam("day"),
-            func.lower(c.last_name) == bindparam("surname"),
+            c.birth_month == bindparam("crm_month"),
+            c.birth_day == bindparam("crm_day"),
+            func.lower(c.last_name) == bindparam("crm_surname"),
         ),  # fmt: skip
     }
-    return (
+    statement = (
         select(*(c[name] for name in STORE_COLUMNS), master_links.c.master_id)
         .join(
             master_links,
             and_(master_links.c.source == c.source, master_links.c.source_id == c.source_id),
         )  # fmt: skip
         .where(c.deleted.is_(False), or_(*(conditions[key]() for key in keys)))
-        .limit(bindparam("limit"))
+        .limit(bindparam("crm_limit"))
     )
+    return CompiledSelect.of(statement, dialect)
 
 
 def _month_day(value: Any) -> tuple[int, int] | None:
