@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,7 +31,7 @@ from crm_hub.identity import comparisons, rules
 from crm_hub.identity.comparisons import comparison
 from crm_hub.identity.name_agreement import keyboard_slip
 from crm_hub.identity.records import NICKNAME_SLOTS
-from crm_hub.identity.scoring import FellegiSunter, match_weights, probability
+from crm_hub.identity.scoring import FellegiSunter, probability
 from crm_hub.normalize import nickname_table
 from crm_hub.normalize.address import address_line_key, house_number, postcode_key
 from crm_hub.normalize.dates import parse_birth_date
@@ -516,8 +517,7 @@ def score_pairs(model: FellegiSunter, query: Person, candidates: Sequence[Person
     people = [query, *candidates]
     batch = _Batch.of(people)
     matrix = [_levels(query, c, names) for c in candidates]
-    levels = np.array(matrix, dtype=np.int8).reshape(len(candidates), len(names))
-    prob = probability(match_weights(model, levels))
+    prob = probability(_match_weights(model, matrix))
     rule_names = rules.rule_names()
     veto_names = _active_vetoes(model)
     out = []
@@ -531,6 +531,36 @@ def score_pairs(model: FellegiSunter, query: Person, candidates: Sequence[Person
                           rule_names[fired] if fired >= 0 else None,
                           veto_names[vetoed] if vetoed >= 0 else None))  # fmt: skip
     return out
+
+
+def _match_weights(model: FellegiSunter, matrix: list[list[int]]) -> np.ndarray:
+    """:func:`~crm_hub.identity.scoring.match_weights` of a few pairs, in Python floats: the
+    same float64 additions in the same order (prior, then each comparison's level weight, 0.0
+    for a missing level), without a dozen numpy calls on arrays of one to three values."""
+    prior, tables = _weight_tables(model)
+    weights = []
+    for row in matrix:
+        weight = prior
+        for table, level in zip(tables, row, strict=True):
+            weight += table[level]
+        weights.append(weight)
+    return np.array(weights, dtype=np.float64)
+
+
+def _weight_tables(model: FellegiSunter) -> tuple[float, list[list[float]]]:
+    """The model's prior log-odds and level weights, each table ending in the 0.0 a missing
+    level (-1) picks; computed once per model object."""
+    found = _WEIGHTS.get(id(model))
+    if found is None or found[0]() is not model:
+        if len(_WEIGHTS) > 32:
+            _WEIGHTS.clear()
+        prior = float(np.log2(model.prior / (1 - model.prior)))
+        tables = [[*map(float, table), 0.0] for table in model.weights()]
+        found = _WEIGHTS[id(model)] = (weakref.ref(model), prior, tables)
+    return found[1], found[2]
+
+
+_WEIGHTS: dict[int, tuple[weakref.ref[FellegiSunter], float, list[list[float]]]] = {}
 
 
 def _active_vetoes(model: FellegiSunter) -> tuple[str, ...]:
