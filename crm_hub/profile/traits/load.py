@@ -3,10 +3,11 @@
 The masters to compute ("the scope") go into a temporary table with a dense integer ``code``
 per master; every read joins the canonical tables to it through ``master_links`` and returns
 the code, not the 28-character id, so a million masters and ten million orders travel as
-numbers. The counted orders are joined to the scope once, into the temporary ``trait_orders``;
-order lines never travel one by one: SQL ranks each master's top 3 products and sums its line
-spend per currency and category (set-based, the same text on both databases), so Python gets
-a few rows per master instead of one per line. PostgreSQL sends each result with
+numbers. The counted orders are joined to the scope once, into the temporary ``trait_orders``,
+and their lines to those once, into ``trait_lines``; order lines never travel one by one: SQL
+ranks each master's top 3 products and sums its line spend per currency and category over
+``trait_lines`` (set-based, the same text on both databases), so Python gets a few rows per
+master instead of one per line. PostgreSQL sends each result with
 ``COPY (...) TO STDOUT`` (CSV, parsed by pandas); SQLite through its cursor. Times come back
 as UTC epoch seconds plus the source's offset in minutes; money as floats, turned into exact
 fixed-point integers (1/10,000) by the caller (line spend arrives already summed in them).
@@ -191,14 +192,23 @@ def _orders_table(d: _Dialect, links_first: bool) -> str:
     )
 
 
+def _lines_table(d: _Dialect) -> str:
+    """The lines of the counted orders that are not refunded, with what both line aggregates
+    need: order lines are joined, their category read and their amount made fixed-point once,
+    not once per aggregate (SQLite, 2 M orders: 16.5 s for both aggregates, now 15)."""
+    category = _json(d, "l.attributes", "category")
+    return (
+        "CREATE TEMP TABLE trait_lines AS SELECT o.code, o.kind, o.currency, l.product, "
+        f"COALESCE({category}, 'uncategorised') AS category, "
+        f"{d.fixed.format(d.money.format('l.amount'))} AS amount FROM trait_orders o "
+        "JOIN order_lines l ON l.source = o.source AND l.order_source_id = o.source_id "
+        "WHERE o.kind <> 1"
+    )
+
+
 def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, str]]]:
     """Per frame: the SQL and its column dtypes (pandas names)."""
     customer_key = "k.source = {0}.source AND k.source_id = {0}.customer_source_id"
-    lines = (
-        "trait_orders o JOIN order_lines l "
-        "ON l.source = o.source AND l.order_source_id = o.source_id"
-    )
-    category = _json(d, "l.attributes", "category")
     return {
         "customers": (
             "SELECT k.code, c.birth_year, c.birth_month, c.birth_day, "
@@ -228,19 +238,17 @@ def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, s
         ),
         # Lines arrive aggregated (a master has many lines, but 3 favourites and a few
         # categories): the top 3 products of normal orders ranked in SQL, and the fixed-point
-        # spend per order currency and category of lines not refunded.
+        # spend per order currency and category of lines not refunded (all of trait_lines).
         "items": (
             "SELECT code, product, n FROM (SELECT code, product, n, ROW_NUMBER() OVER "
             f"(PARTITION BY code ORDER BY n DESC, product{d.binary}) AS rank FROM ("
-            f"SELECT o.code, l.product, COUNT(*) AS n FROM {lines} "
-            "WHERE o.kind = 0 AND l.product IS NOT NULL "
-            "GROUP BY o.code, l.product) g) r WHERE rank <= 3",
+            "SELECT code, product, COUNT(*) AS n FROM trait_lines "
+            "WHERE kind = 0 AND product IS NOT NULL GROUP BY code, product) g) r WHERE rank <= 3",
             {"code": "int64", "product": "object", "n": "int64"},
         ),
         "categories": (
-            f"SELECT o.code, o.currency, COALESCE({category}, 'uncategorised') AS category, "
-            f"SUM({d.fixed.format(d.money.format('l.amount'))}) AS amount FROM {lines} "
-            f"WHERE o.kind <> 1 GROUP BY o.code, o.currency, COALESCE({category}, 'uncategorised')",
+            "SELECT code, currency, category, SUM(amount) AS amount FROM trait_lines "
+            "GROUP BY code, currency, category",
             {"code": "int64", "currency": "object", "category": "object", "amount": "int64"},
         ),
         "invoices": (
@@ -321,7 +329,8 @@ def load_frames(conn: Connection, master_ids: list[str], *, few: bool = False) -
     """Read every input of the scope prepared by ``prepare_scope`` (``few``: a small scope)."""
     dialect = _POSTGRES if conn.dialect.name == "postgresql" else _SQLITE
     links_first = few and dialect is _SQLITE
-    table = "trait_orders" if dialect is _POSTGRES else "temp.trait_orders"
+    temp = "temp." if dialect is _SQLITE else ""
+    tables = (f"{temp}trait_orders", f"{temp}trait_lines")
     if dialect is _POSTGRES:
         # Sorts and hash aggregates of millions of rows stay in memory for this transaction.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
@@ -331,11 +340,16 @@ def load_frames(conn: Connection, master_ids: list[str], *, few: bool = False) -
             # instead: 21 s, where index probes take 2 s, at 10 M orders.
             conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
             conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    for table in tables:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     conn.exec_driver_sql(_orders_table(dialect, links_first))
     if dialect is _POSTGRES:
-        conn.exec_driver_sql("ANALYZE trait_orders")
+        conn.exec_driver_sql("ANALYZE trait_orders")  # before its lines are joined to it
+    conn.exec_driver_sql(_lines_table(dialect))
+    if dialect is _POSTGRES:
+        conn.exec_driver_sql("ANALYZE trait_lines")
     queries = _queries(dialect, links_first)
     frames = {name: _read(conn, sql, dtypes) for name, (sql, dtypes) in queries.items()}
-    conn.exec_driver_sql(f"DROP TABLE {table}")
+    for table in tables:
+        conn.exec_driver_sql(f"DROP TABLE {table}")
     return Frames(master_ids=master_ids, **frames)
