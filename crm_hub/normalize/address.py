@@ -41,6 +41,8 @@ ABBREVIATIONS: dict[str, str] = {
 _TOKENS = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+[a-z]?")
 _UK_POSTCODE = re.compile(r"([A-Z]{1,2}\d[A-Z\d]?)(\d[A-Z]{2})")
+_NON_POSTCODE = re.compile(r"[^A-Z0-9]")
+_SPACES = re.compile(r"\s+")
 
 
 def address_line_key(value: object) -> str | None:
@@ -97,13 +99,14 @@ def _normalize_postcode(value: object) -> str | None:
     text = clean_text(value)
     if text is None:
         return None
-    compact = re.sub(r"[^A-Z0-9]", "", fold(text).upper())
+    folded = fold(text).upper()
+    compact = _NON_POSTCODE.sub("", folded)
     if not compact:
         return None
     uk = _UK_POSTCODE.fullmatch(compact)
     if uk:
         return f"{uk.group(1)} {uk.group(2)}"
-    return re.sub(r"\s+", " ", fold(text).upper()).strip()
+    return _SPACES.sub(" ", folded).strip()
 
 
 def postcode_key(value: object) -> str | None:
@@ -124,8 +127,9 @@ def _postcode_key_text(value: str) -> str | None:
 
 
 def _postcode_key(value: object) -> str | None:
-    shown = normalize_postcode(value)
-    return None if shown is None else re.sub(r"[^A-Z0-9]", "", shown) or None
+    # The letters and digits of the display form, which are those of the folded text.
+    text = clean_text(value)
+    return None if text is None else _NON_POSTCODE.sub("", fold(text).upper()) or None
 
 
 def normalize_addresses(

@@ -82,6 +82,22 @@ class NormalizedEmail:
     flag: str | None
 
 
+_SLOTS = vars(NormalizedEmail)
+_SET_EMAIL, _SET_KEY = _SLOTS["email"].__set__, _SLOTS["match_key"].__set__
+_SET_DOMAIN, _SET_FLAG = _SLOTS["domain"].__set__, _SLOTS["flag"].__set__
+
+
+def _make(email: str, match_key: str | None, domain: str, flag: str | None) -> NormalizedEmail:
+    """``NormalizedEmail(...)`` for a third less: the frozen ``__init__`` sets each slot through
+    ``object.__setattr__``; this sets them directly, with the same result."""
+    made = object.__new__(NormalizedEmail)
+    _SET_EMAIL(made, email)
+    _SET_KEY(made, match_key)
+    _SET_DOMAIN(made, domain)
+    _SET_FLAG(made, flag)
+    return made
+
+
 _COLUMNS = ("email", "match_key", "domain", "flag")
 _MISSING = NormalizedEmail(None, None, None, "missing")
 
@@ -93,7 +109,11 @@ def email_match_key(address: str) -> str:
         >>> email_match_key("John.Smith+shop@GoogleMail.com")
         'johnsmith@gmail.com'
     """
-    local, _, domain = address.lower().rpartition("@")
+    return _match_key_of_lower(address.lower())
+
+
+def _match_key_of_lower(address: str) -> str:
+    local, _, domain = address.rpartition("@")
     local = local.split("+", 1)[0] or local
     if domain in _GMAIL:
         local = local.replace(".", "")
@@ -106,7 +126,7 @@ def _is_junk(local: str, domain: str) -> bool:
     if base in _JUNK_LOCAL or domain in _JUNK_DOMAINS:
         return True
     compact = base.replace(".", "").replace("_", "").replace("-", "")
-    return len(compact) > 0 and len(set(compact)) == 1 and len(compact) >= 2
+    return len(compact) >= 2 and compact.count(compact[0]) == len(compact)  # one repeated sign
 
 
 def normalize_email(value: object) -> NormalizedEmail:
@@ -150,20 +170,24 @@ def _normalize(value: object, fast: bool = True) -> NormalizedEmail:
         domain = domain.lower()
         if domain.rsplit(".", 1)[-1] in _SPECIAL_TLDS:
             return NormalizedEmail(text, None, None, "invalid")
-        if local.lower() in _ROLE_MAILBOXES:
-            local = local.lower()
+        lowered_local = local.lower()
+        if lowered_local in _ROLE_MAILBOXES:
+            local = lowered_local
         email = f"{local}@{domain}"
-    else:
-        try:
-            checked = validate_email(text, check_deliverability=False)
-        except EmailNotValidError:
-            return NormalizedEmail(text, None, None, "invalid")
-        email = checked.normalized
-        local, _, domain = email.rpartition("@")
-        domain = domain.lower()
+        if _is_junk(lowered_local, domain):
+            return _make(email, None, domain, "junk")
+        # The pattern admits ASCII only, so ``lowered`` is ``email.lower()``.
+        return _make(email, _match_key_of_lower(lowered), domain, None)
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return NormalizedEmail(text, None, None, "invalid")
+    email = checked.normalized
+    local, _, domain = email.rpartition("@")
+    domain = domain.lower()
     if _is_junk(local.lower(), domain):
-        return NormalizedEmail(email, None, domain, "junk")
-    return NormalizedEmail(email, email_match_key(email), domain, None)
+        return _make(email, None, domain, "junk")
+    return _make(email, email_match_key(email), domain, None)
 
 
 def normalize_emails(values: Iterable[object] | pd.Series) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,7 @@ class ParsedName:
 _EMPTY = ParsedName()
 
 
+@lru_cache(maxsize=65_536)  # words repeat: a few thousand given names and titles make most
 def _word_key(word: str) -> str:
     return letters_key(word)
 
@@ -141,7 +143,7 @@ def first_name_key(value: object) -> str | None:
     if text is None:
         return None
     for word in _WORDS.findall(text):
-        key = letters_key(word)
+        key = _word_key(word)
         if key and key not in TITLES:
             return None if key in JUNK_NAMES else key
     return None
@@ -157,7 +159,7 @@ def last_name_key(value: object) -> str | None:
     text = clean_text(value)
     if text is None:
         return None
-    words = [letters_key(word) for word in _WORDS.findall(text)]
+    words = [_word_key(word) for word in _WORDS.findall(text)]
     while len(words) > 1 and words[-1] in SUFFIXES:
         words.pop()
     key = "".join(words)

@@ -82,6 +82,8 @@ def letters_key(value: str) -> str:
         >>> letters_key("O'Brien-Smith")
         'obriensmith'
     """
+    if value.isascii() and value.isalpha():  # a plain word: folding would only lower-case it
+        return value.lower()
     return _NON_LETTERS.sub("", fold(value))
 
 

@@ -8,6 +8,7 @@ plain-ASCII address pattern) must agree with it on every input, valid or not.
 from __future__ import annotations
 
 import random
+import re
 
 import phonenumbers
 import pytest
@@ -15,8 +16,11 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from crm_hub.normalize import NormalizedEmail, NormalizedPhone
+from crm_hub.normalize import address as address_module
 from crm_hub.normalize import email as email_module
 from crm_hub.normalize import phone as phone_module
+from crm_hub.normalize import text as text_module
 
 _CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 _REGIONS = ["GB", "US", "FR", "DE", "IT", "AR", "MX", "RU", "KZ", "BR", "IN", "CN", "JP", "AU",
@@ -161,3 +165,30 @@ def test_email_fast_path_agrees_on_20000_seeded_addresses() -> None:
 def test_special_use_domains_are_single_labels() -> None:
     """The fast path compares the last label with email-validator's list: it must stay so."""
     assert all("." not in name for name in SPECIAL_USE_DOMAIN_NAMES)
+
+
+# --- shortcuts pinned to their definitions ------------------------------------------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=20) | st.sampled_from(["O'Brien", "Zoë", "ÉMILE", "Mary-Ann", "ǅ", "ß"]))
+def test_letters_key_of_plain_words_is_the_folded_letters(word: str) -> None:
+    assert text_module.letters_key(word) == text_module._NON_LETTERS.sub("", text_module.fold(word))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text("abcSWAW019 -\t\n.éÉ", max_size=12) | st.text(max_size=12))
+@example("sw1a1aa")
+@example("ÉC1A 1BB")
+def test_postcode_key_is_the_letters_and_digits_of_the_postcode(value: str) -> None:
+    shown = address_module.normalize_postcode(value)
+    expected = None if shown is None else re.sub(r"[^A-Z0-9]", "", shown) or None
+    assert address_module._postcode_key(value) == expected
+
+
+def test_results_made_without_init_equal_constructed_ones() -> None:
+    made, built = phone_module._usable("+447911123456"), NormalizedPhone("+447911123456", None)
+    assert (made, repr(made), hash(made)) == (built, repr(built), hash(built))
+    made_email = email_module._make("A@b.com", "a@b.com", "b.com", None)
+    built_email = NormalizedEmail("A@b.com", "a@b.com", "b.com", None)
+    assert (made_email, repr(made_email)) == (built_email, repr(built_email))
