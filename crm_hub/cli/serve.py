@@ -6,6 +6,7 @@ imported inside the commands so the CLI starts fast.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
@@ -111,7 +112,9 @@ def serve(
     options: dict[str, Any] = {"access_log": False, "log_level": "warning",
                                "http": http_protocol()}  # fmt: skip
     if workers == 1:
-        uvicorn.run(build_app(hub, store), host=host, port=port, **options)
+        app = build_app(hub, store)
+        gc.freeze()  # as each worker does (crm_hub.api.asgi.app_from_config)
+        uvicorn.run(app, host=host, port=port, **options)
         return
     store.dispose()  # each worker process opens its own pool from hub.yaml
     os.environ["CRM_HUB_CONFIG"] = str(path)  # read by every worker's app_from_config
