@@ -147,7 +147,7 @@ class AuditBatcher:
     def _after_batch(self) -> None:
         """Every CHECKPOINT_EVERY SQLite batches, start a checkpoint unless one is running."""
         self._batches += 1
-        if self._own is None or self._batches % CHECKPOINT_EVERY:
+        if self.store.dialect != "sqlite" or self._batches % CHECKPOINT_EVERY:
             return
         if self._checkpoint is None or self._checkpoint.done():
             self._checkpoint = asyncio.ensure_future(run_in_threadpool(_checkpoint, self.store))
