@@ -19,7 +19,9 @@ sending its next request as soon as the last answer arrived (a closed loop). Pha
 Prints p50/p99 latency and requests/s per kind and one ``RESULT`` line per kind with its target
 (p99 <= 20 ms for phone, e-mail and id lookups; <= 50 ms for POST /match). With a closed loop
 of C clients, mean latency is C / throughput (Little's law): on 2 cores the queue, not the
-query, decides p99. Run it under ``flock /tmp/bench.lock`` on a shared machine.
+query, decides p99. Run it under ``flock /tmp/bench.lock`` on a shared machine. ``cpu_us`` is
+the server's CPU time (every worker) per request of the phase: steadier than latency when other
+work shares the machine.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
+import psutil
 from sqlalchemy import func, select
 
 from crm_hub.api.tokens import create_token
@@ -275,14 +278,23 @@ def percentile(sorted_ms: list[float], share: float) -> float:
     return sorted_ms[max(0, min(len(sorted_ms) - 1, int(len(sorted_ms) * share + 0.5) - 1))]
 
 
-def report(phase: str, tally: Tally, elapsed: float, clients: int) -> dict[str, float]:
+def server_cpu(server: subprocess.Popen[bytes]) -> float:
+    """CPU seconds the server's processes (supervisor and workers) have used so far."""
+    processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+def report(
+    phase: str, tally: Tally, elapsed: float, clients: int, cpu_s: float
+) -> dict[str, float]:
     worst: dict[str, float] = {}
+    cpu_us = cpu_s / max(1, sum(len(ms) for ms in tally.ms.values())) * 1e6
     for kind, ms in sorted(tally.ms.items()):
         ms.sort()
         p50, p99 = percentile(ms, 0.50), percentile(ms, 0.99)
         rps = len(ms) / elapsed
         print(f"{phase:<7} {kind:<6} {clients:>7} {len(ms):>9,} {rps:>8.0f} {p50:>8.2f} "
-              f"{p99:>8.2f} {ms[-1]:>8.1f}")  # fmt: skip
+              f"{p99:>8.2f} {ms[-1]:>8.1f} {cpu_us:>7.0f}")  # fmt: skip
         worst[kind] = p99
     for failure in tally.failures[:5]:
         print(f"  FAILED {failure}")
@@ -324,13 +336,15 @@ def main() -> None:
     print(f"{args.masters:,} masters in {store.dialect}, crm-hub serve --workers {args.workers}, "
           f"{os.cpu_count()} cores")  # fmt: skip
     print(f"{'phase':<7} {'kind':<6} {'clients':>7} {'requests':>9} {'req/s':>8} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'max ms':>8}")  # fmt: skip
+          f"{'p99 ms':>8} {'max ms':>8} {'cpu_us':>7}")  # fmt: skip
     results: dict[str, tuple[float, float, int]] = {}
     try:
         asyncio.run(_phase(port, requests, ("phone", "id", "email", "match"), 4, 2.0))  # warm-up
         for phase, kinds, clients, seconds in phases:
+            cpu_before = server_cpu(server)
             tally, elapsed = asyncio.run(_phase(port, requests, kinds, clients, seconds))
-            for kind, p99 in report(phase, tally, elapsed, clients).items():
+            cpu_s = server_cpu(server) - cpu_before
+            for kind, p99 in report(phase, tally, elapsed, clients, cpu_s).items():
                 if clients == args.clients:
                     rps = len(tally.ms[kind]) / elapsed
                     results[kind] = (percentile(tally.ms[kind], 0.5), p99, round(rps))

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, or_, true
@@ -156,8 +157,11 @@ class Principal:
 
 def field_access(principal: Principal, field: str) -> Access | None:
     """What ``principal`` gets of ``field``: ``full``, ``masked`` or None (hidden)."""
-    group = _FIELD_GROUP.get(field, "unclassified")
-    return ACCESS.get(principal.role, {}).get(group)
+    return _role_access(principal.role, field)
+
+
+def _role_access(role: str, field: str) -> Access | None:
+    return ACCESS.get(role, {}).get(_FIELD_GROUP.get(field, "unclassified"))
 
 
 def sees(principal: Principal, group: str) -> bool:
@@ -246,15 +250,22 @@ def _masked(field: str, value: Any) -> Any:
     return "***"
 
 
+_Shown = tuple[tuple[tuple[str, bool], ...], tuple[str, ...]]
+
+
+@lru_cache(maxsize=256)
+def _shown(role: str, fields: tuple[str, ...]) -> _Shown:
+    """Of ``fields`` (a row's keys, in order), what ``role`` is shown, each with whether in full,
+    and what it is not shown in full. Asked per row on every read, so kept per key layout."""
+    access = {field: _role_access(role, field) for field in fields}
+    shown = tuple((field, grant == "full") for field, grant in access.items() if grant is not None)
+    return shown, tuple(field for field, grant in access.items() if grant != "full")
+
+
 def shape_row(principal: Principal, row: Mapping[str, Any]) -> dict[str, Any]:
     """Keep the fields of ``row`` the principal may see, masking where the role says so."""
-    shaped: dict[str, Any] = {}
-    for field, value in row.items():
-        access = field_access(principal, field)
-        if access == "full":
-            shaped[field] = value
-        elif access == "masked":
-            shaped[field] = _masked(field, value)
+    shown, _ = _shown(principal.role, tuple(row))
+    shaped = {field: row[field] if full else _masked(field, row[field]) for field, full in shown}
     if principal.branch is not None and isinstance(shaped.get("visits_by_branch"), dict):
         own = shaped["visits_by_branch"].get(principal.branch)
         shaped["visits_by_branch"] = {} if own is None else {principal.branch: own}
@@ -271,11 +282,8 @@ def shape_customer(
     """
     body_profile = shape_row(principal, profile)
     body_traits = shape_row(principal, traits) if traits is not None else None
-    withheld = sorted(
-        field
-        for field in (*profile.keys(), *(traits or {}).keys())
-        if field_access(principal, field) != "full"
-    )
+    role = principal.role
+    withheld = sorted((*_shown(role, tuple(profile))[1], *_shown(role, tuple(traits or ()))[1]))
     return {
         "master_id": profile["master_id"],
         "profile": body_profile,

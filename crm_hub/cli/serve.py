@@ -106,7 +106,8 @@ def serve(
     check_port_free(host, port)
     console.print(
         f"crm-hub read API on http://{host}:{port} (docs: /docs), store {store.safe_url}, "
-        f"{workers} worker{'s' if workers > 1 else ''}"
+        f"{workers} worker{'s' if workers > 1 else ''}",
+        soft_wrap=True,  # one line, whatever the terminal: URLs and paths copy whole
     )
     # No access log: a query string can hold a phone number or an e-mail; the app logs paths.
     options: dict[str, Any] = {"access_log": False, "log_level": "warning",

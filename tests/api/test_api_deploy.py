@@ -224,6 +224,62 @@ def test_sqlite_audit_batches_never_checkpoint_in_a_request(
     store.dispose()
 
 
+def _stored_master_ids(store: Store) -> list[str]:
+    with store.read() as conn:
+        return sorted(conn.execute(select(audit_log.c.master_id)).scalars())
+
+
+def test_sqlite_audit_batches_commit_on_the_loop_when_the_lock_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    batcher = AuditBatcher(store)
+
+    async def no_thread(*args: Any) -> None:
+        raise AssertionError("a free lock needs no thread-pool trip")
+
+    monkeypatch.setattr(audit, "run_in_threadpool", no_thread)
+    principal = Principal("tok", "till", "staff", "north")
+
+    async def reads() -> None:
+        for k in range(3):
+            await batcher.write(audit_rows(principal, action="read", path="/customers/x",
+                                           status=200, master_ids=[f"m_{k}"]))  # fmt: skip
+
+    asyncio.run(reads())
+    assert _stored_master_ids(store) == ["m_0", "m_1", "m_2"]
+    store.dispose()
+
+
+def test_a_sqlite_audit_batch_waits_for_a_held_lock_in_the_thread_pool(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    batcher = AuditBatcher(store)
+    principal = Principal("tok", "till", "staff", "north")
+    other = store.engine.raw_connection()  # another process's writer, as far as SQLite knows
+    other.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+    loop_turns = 0
+
+    async def release_later() -> None:
+        nonlocal loop_turns
+        for _ in range(20):  # the loop keeps turning while the batch waits for the lock
+            loop_turns += 1
+            await asyncio.sleep(0.01)
+        other.driver_connection.commit()  # type: ignore[union-attr]
+
+    async def read_while_locked() -> None:
+        rows = audit_rows(principal, action="read", path="/customers/x", status=200,
+                          master_ids=["m_locked"])  # fmt: skip
+        await asyncio.gather(batcher.write(rows), release_later())
+
+    started = time.monotonic()
+    asyncio.run(read_while_locked())
+    other.close()
+    assert loop_turns == 20
+    assert time.monotonic() - started < 30  # not the store's 60 s lock wait, on the loop
+    assert _stored_master_ids(store) == ["m_locked"]  # written once, after the lock was freed
+    store.dispose()
+
+
 def test_a_failed_checkpoint_is_logged_not_raised(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
