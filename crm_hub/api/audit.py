@@ -25,11 +25,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.pool import PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
 
 from crm_hub.api.policy import Principal
 from crm_hub.store import Store
+from crm_hub.store.compiled import KeptConnection
 from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import audit_log
 
@@ -108,7 +108,7 @@ class AuditBatcher:
         self._rows: list[dict[str, Any]] = []
         self._committed: asyncio.Future[None] | None = None  # the batch rows join now
         self._writer: asyncio.Task[None] | None = None
-        self._own: PoolProxiedConnection | None = None  # SQLite: the batches' connection
+        self._own = KeptConnection(store.engine, self._no_autocheckpoint)  # SQLite's batches
         self._busy_ms = 0  # the store's lock wait, for batches committed in the thread pool
         self._batches = 0
         self._checkpoint: asyncio.Future[None] | None = None
@@ -153,33 +153,21 @@ class AuditBatcher:
         if self.store.dialect != "sqlite":
             _insert(self.store, rows)
             return
-        own = self._own_connection()
-        driver = own.driver_connection
+        driver = self._own.get().driver_connection
         try:
             driver.execute(f"PRAGMA busy_timeout = {self._busy_ms if wait else 0}")  # type: ignore[union-attr]
             _insert_on(driver, rows, self.store)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                self._drop_own()
+                self._own.discard()
             raise  # busy: nothing was written, the connection is sound
         except Exception:
-            self._drop_own()
+            self._own.discard()
             raise
 
-    def _own_connection(self) -> PoolProxiedConnection:
-        if self._own is None:
-            own = self.store.engine.raw_connection()
-            driver = own.driver_connection
-            driver.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[union-attr]
-            self._busy_ms = driver.execute("PRAGMA busy_timeout").fetchone()[0]  # type: ignore[union-attr]
-            self._own = own
-            weakref.finalize(self, own.close)  # back to the pool with the batcher
-        return self._own
-
-    def _drop_own(self) -> None:
-        broken, self._own = self._own, None
-        if broken is not None:
-            broken.invalidate()  # a connection that failed once is not trusted again
+    def _no_autocheckpoint(self, driver: Any) -> None:
+        driver.execute("PRAGMA wal_autocheckpoint = 0")
+        self._busy_ms = driver.execute("PRAGMA busy_timeout").fetchone()[0]
 
     def _after_batch(self) -> None:
         """Every CHECKPOINT_EVERY SQLite batches, start a checkpoint unless one is running."""

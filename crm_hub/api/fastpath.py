@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -36,7 +35,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
-from sqlalchemy.pool import PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -51,6 +49,7 @@ from crm_hub.api.problems import internal_error
 from crm_hub.api.request_log import log_request
 from crm_hub.api.respond import json_response, page_response, with_etag
 from crm_hub.api.routes.meta import MATCH_ROLES, MatchIn, online_matcher
+from crm_hub.store.compiled import KeptConnection
 
 __all__ = ["FastLookups"]
 
@@ -78,7 +77,7 @@ class FastLookups:
         self.lookups = PreparedLookups(context.store.engine.dialect, width)
         self.audit = AuditBatcher(context.store)
         self.inline = context.store.dialect == "sqlite"
-        self._driver: PoolProxiedConnection | None = None  # SQLite: see _reader
+        self._driver = KeptConnection(context.store.engine)  # SQLite: see _reader
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,14 +168,10 @@ class FastLookups:
             with self.context.store.read() as conn:
                 yield conn
             return
-        if self._driver is None:
-            self._driver = self.context.store.engine.raw_connection()
-            weakref.finalize(self, self._driver.close)  # back to the pool with this layer
         try:
-            yield self._driver
+            yield self._driver.get()
         except Exception:
-            broken, self._driver = self._driver, None
-            broken.invalidate()  # a connection that failed once is not trusted again
+            self._driver.discard()
             raise
 
     def _search(self, principal: Principal, q: str, path: str) -> _Answer:

@@ -10,16 +10,17 @@ the caller binds are named ``crm_*``; every other bound value is the statement's
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Engine, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["CompiledSelect", "Reader"]
+__all__ = ["CompiledSelect", "KeptConnection", "Reader"]
 
 Reader = Connection | PoolProxiedConnection
 """Where a statement runs: a transaction, or (one statement alone) a pooled driver connection."""
@@ -73,3 +74,31 @@ class CompiledSelect:
             for kind, column in zip(self.types, description, strict=True)
         )
         return self.converters
+
+
+class KeptConnection:
+    """A pooled driver connection that one owner keeps across calls, for statements that run
+    thousands of times a second: no pool checkout and return, and on SQLite no transaction
+    events, per statement. It goes back to the pool with its owner. After a failure the owner
+    calls :meth:`discard`, and the next :meth:`get` opens another (``setup`` runs on each new
+    one's DB-API connection)."""
+
+    def __init__(self, engine: Engine, setup: Callable[[Any], None] | None = None) -> None:
+        self._engine = engine
+        self._setup = setup
+        self._kept: PoolProxiedConnection | None = None
+
+    def get(self) -> PoolProxiedConnection:
+        if self._kept is None:
+            kept = self._engine.raw_connection()
+            if self._setup is not None:
+                self._setup(kept.driver_connection)
+            self._kept = kept
+            weakref.finalize(self, kept.close)
+        return self._kept
+
+    def discard(self) -> None:
+        """Never use the current connection again (a connection that failed once is not trusted)."""
+        broken, self._kept = self._kept, None
+        if broken is not None:
+            broken.invalidate()

@@ -216,8 +216,7 @@ def test_sqlite_audit_batches_never_checkpoint_in_a_request(
                 await batcher._checkpoint  # done before the next is due (no skipped one)
 
     asyncio.run(reads(7))
-    assert batcher._own is not None
-    own: Any = batcher._own.driver_connection
+    own: Any = batcher._own.get().driver_connection
     assert own.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
     assert len(checkpoints) == 2  # after batches 3 and 6, beside the requests
     assert _wal_frames_left(store) == 0  # and they copied what the WAL held
