@@ -88,9 +88,10 @@ class AuditBatcher:
 
     Rows of requests arriving while a batch is being written wait for the next one; each request
     awaits the commit of the batch holding its rows, so it still answers only after they are
-    stored, and a busy process makes one thread-pool trip and one transaction per batch.
+    stored, and a busy process makes one transaction per batch, on a connection the batcher
+    keeps (no pool checkout or PostgreSQL ping per batch).
 
-    On SQLite the batches go through a connection of the batcher's own that never checkpoints
+    On SQLite that connection never checkpoints
     the WAL itself: SQLite's automatic checkpoint runs in the commit that crosses its size, and
     copying the WAL into the database (fsync included) took that commit from 0.05 ms to tens or
     hundreds, while every request of the process waited for it. Here a checkpoint runs every
@@ -108,7 +109,8 @@ class AuditBatcher:
         self._rows: list[dict[str, Any]] = []
         self._committed: asyncio.Future[None] | None = None  # the batch rows join now
         self._writer: asyncio.Task[None] | None = None
-        self._own = KeptConnection(store.engine, self._no_autocheckpoint)  # SQLite's batches
+        sqlite = store.dialect == "sqlite"
+        self._own = KeptConnection(store.engine, self._no_autocheckpoint if sqlite else None)
         self._busy_ms = 0  # the store's lock wait, for batches committed in the thread pool
         self._batches = 0
         self._checkpoint: asyncio.Future[None] | None = None
@@ -150,12 +152,10 @@ class AuditBatcher:
         return True
 
     def _insert(self, rows: list[dict[str, Any]], *, wait: bool = True) -> None:
-        if self.store.dialect != "sqlite":
-            _insert(self.store, rows)
-            return
-        driver = self._own.get().driver_connection
+        driver: Any = self._own.get().driver_connection
         try:
-            driver.execute(f"PRAGMA busy_timeout = {self._busy_ms if wait else 0}")  # type: ignore[union-attr]
+            if self.store.dialect == "sqlite":
+                driver.execute(f"PRAGMA busy_timeout = {self._busy_ms if wait else 0}")
             _insert_on(driver, rows, self.store)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:

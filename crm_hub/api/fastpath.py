@@ -26,6 +26,7 @@ redirects and the audit of denials stay the routes' alone.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -77,7 +78,10 @@ class FastLookups:
         self.lookups = PreparedLookups(context.store.engine.dialect, width)
         self.audit = AuditBatcher(context.store)
         self.inline = context.store.dialect == "sqlite"
-        self._driver = KeptConnection(context.store.engine)  # SQLite: see _reader
+        engine = context.store.engine
+        self._readers: asyncio.Queue[KeptConnection] = asyncio.Queue()  # see _reading
+        for _ in range(1 if self.inline else POSTGRES_READERS):
+            self._readers.put_nowait(KeptConnection.reader(engine))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,8 +143,14 @@ class FastLookups:
         return json_response(asdict(answer)), replay
 
     async def _respond(self, answer: Callable[..., _Answer], *args: Any) -> Response | None:
-        """Run ``answer`` (inline or in the thread pool), then commit its audit rows."""
-        found = answer(*args) if self.inline else await run_in_threadpool(answer, *args)
+        """Run ``answer`` on a reader (inline, or in the thread pool), then commit its audit
+        rows."""
+        reader = await self._readers.get()
+        try:
+            found = (answer(reader, *args) if self.inline
+                     else await run_in_threadpool(answer, reader, *args))  # fmt: skip
+        finally:
+            self._readers.put_nowait(reader)
         if found is None:
             return None
         response, rows = found
@@ -157,29 +167,12 @@ class FastLookups:
                 return await principal_of(self.context, token)
         return None
 
-    @contextmanager
-    def _reader(self) -> Iterator[Reader]:
-        """Where a lookup's one statement runs: on PostgreSQL a read transaction, as the routes
-        use; on SQLite this layer's own driver connection in autocommit, which skips a
-        transaction's begin and commit events, and a pool checkout and return (together about
-        half a lookup's cost). One connection serves every inline read: they run one at a
-        time, on the event loop, and each statement alone reads the latest commit."""
-        if not self.inline:
-            with self.context.store.read() as conn:
-                yield conn
-            return
-        try:
-            yield self._driver.get()
-        except Exception:
-            self._driver.discard()
-            raise
-
-    def _search(self, principal: Principal, q: str, path: str) -> _Answer:
+    def _search(self, reader: KeptConnection, principal: Principal, q: str, path: str) -> _Answer:
         term = classify(q, self.context.phone_regions)
         if term.kind == "name" or not term.values:
             return None
         size = self.context.default_page_size
-        with self._reader() as conn:
+        with _reading(reader) as conn:
             rows, more = self.lookups.search(conn, principal, term, size)
         if not rows and term.kind == "email":
             return None  # the route retries case-blind
@@ -190,8 +183,10 @@ class FastLookups:
         scope = f"search\x1f{term.kind}\x1f{'|'.join(term.values)}"
         return page_response(scope, items, next_key, size, match=term.kind), audit
 
-    def _read(self, principal: Principal, master_id: str, scope: Scope) -> _Answer:
-        with self._reader() as conn:
+    def _read(
+        self, reader: KeptConnection, principal: Principal, master_id: str, scope: Scope
+    ) -> _Answer:
+        with _reading(reader) as conn:
             found = self.lookups.customer(conn, principal, master_id)
         if found is None:
             return None  # merged, erased, unknown or another branch's: the route decides
@@ -199,6 +194,24 @@ class FastLookups:
         audit = audit_rows(principal, action="read", path=scope["path"], status=status,
                            master_ids=[master_id])  # fmt: skip
         return response, audit
+
+
+POSTGRES_READERS = 4
+"""Kept connections per worker for PostgreSQL lookups (each serves one lookup at a time; SQLite
+has one, as its lookups run one at a time on the event loop)."""
+
+
+@contextmanager
+def _reading(reader: KeptConnection) -> Iterator[Reader]:
+    """Where a lookup's one statement runs: a connection this layer keeps, outside any
+    transaction (each statement alone reads the latest commit). That skips a pool checkout,
+    a PostgreSQL ping, and a transaction's begin and commit, which cost more than the lookup
+    (with a new PostgreSQL connection each time the pool overflowed under load)."""
+    try:
+        yield reader.get()
+    except Exception:
+        reader.discard()
+        raise
 
 
 def _plain_query(query_string: bytes) -> str | None:

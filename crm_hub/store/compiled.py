@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["CompiledSelect", "KeptConnection", "Reader"]
+__all__ = ["CompiledSelect", "KeptConnection", "Reader", "release_kept"]
 
 Reader = Connection | PoolProxiedConnection
 """Where a statement runs: a transaction, or (one statement alone) a pooled driver connection."""
@@ -78,15 +78,33 @@ class CompiledSelect:
 
 class KeptConnection:
     """A pooled driver connection that one owner keeps across calls, for statements that run
-    thousands of times a second: no pool checkout and return, and on SQLite no transaction
-    events, per statement. It goes back to the pool with its owner. After a failure the owner
-    calls :meth:`discard`, and the next :meth:`get` opens another (``setup`` runs on each new
-    one's DB-API connection)."""
+    thousands of times a second: no pool checkout and return (on PostgreSQL, no ping), and no
+    transaction events, per statement. ``setup`` runs on each new one's DB-API connection and
+    ``reset`` undoes it before the connection goes back to the pool: with its owner, or at
+    ``Store.dispose()`` (:func:`release_kept`). After a failure the owner calls
+    :meth:`discard`, and the next :meth:`get` opens another."""
 
-    def __init__(self, engine: Engine, setup: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        setup: Callable[[Any], None] | None = None,
+        reset: Callable[[Any], None] | None = None,
+    ) -> None:
         self._engine = engine
         self._setup = setup
+        self._reset = reset
         self._kept: PoolProxiedConnection | None = None
+        self._give_back: weakref.finalize | None = None
+        _kept_on.setdefault(engine, weakref.WeakSet()).add(self)
+
+    @classmethod
+    def reader(cls, engine: Engine) -> KeptConnection:
+        """One for statements that each read alone: each is its own snapshot, so PostgreSQL
+        runs them in autocommit (one round trip, no BEGIN and COMMIT; undone before the pool
+        has the connection back). SQLite's connections already are: the engine issues BEGIN."""
+        if engine.dialect.name == "postgresql":
+            return cls(engine, _autocommit, _no_autocommit)
+        return cls(engine)
 
     def get(self) -> PoolProxiedConnection:
         if self._kept is None:
@@ -94,11 +112,46 @@ class KeptConnection:
             if self._setup is not None:
                 self._setup(kept.driver_connection)
             self._kept = kept
-            weakref.finalize(self, kept.close)
+            self._give_back = weakref.finalize(self, _give_back, kept, self._reset)
         return self._kept
+
+    def release(self) -> None:
+        """Give the connection back to the pool now; the next :meth:`get` opens another."""
+        if self._give_back is not None:
+            self._give_back()  # once: it is then dead
+        self._kept = self._give_back = None
 
     def discard(self) -> None:
         """Never use the current connection again (a connection that failed once is not trusted)."""
         broken, self._kept = self._kept, None
+        if self._give_back is not None:
+            self._give_back.detach()
+            self._give_back = None
         if broken is not None:
             broken.invalidate()
+
+
+_kept_on: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[KeptConnection]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def release_kept(engine: Engine) -> None:
+    """Give back every connection kept on ``engine`` (before its pool is disposed: a connection
+    checked out then would be dropped still open)."""
+    for kept in list(_kept_on.get(engine, ())):
+        kept.release()
+
+
+def _give_back(kept: PoolProxiedConnection, reset: Callable[[Any], None] | None) -> None:
+    if reset is not None and kept.is_valid:
+        reset(kept.driver_connection)
+    kept.close()
+
+
+def _autocommit(driver: Any) -> None:
+    driver.autocommit = True
+
+
+def _no_autocommit(driver: Any) -> None:
+    driver.autocommit = False

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from crm_hub.errors import ConfigError, StoreError
+from crm_hub.store.compiled import release_kept
 
 __all__ = ["HEAD_REVISION", "Store", "open_store"]
 
@@ -62,7 +63,8 @@ class Store:
                 yield conn
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, kept ones included."""
+        release_kept(self.engine)
         self.engine.dispose()
 
 
