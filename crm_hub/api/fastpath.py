@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
@@ -50,6 +50,7 @@ from crm_hub.api.problems import internal_error
 from crm_hub.api.request_log import log_request
 from crm_hub.api.respond import json_response, page_response, with_etag
 from crm_hub.api.routes.meta import MATCH_ROLES, MatchIn, online_matcher
+from crm_hub.identity.online import MatchAnswer
 from crm_hub.store.compiled import KeptConnection
 
 __all__ = ["FastLookups"]
@@ -58,6 +59,7 @@ _PREFIX = "/customers/"
 _MATCH = "/match"
 _MASTER_ID = re.compile(MASTER_ID_PATTERN)
 _MAX_Q = 200  # the route's max_length for q
+_T = TypeVar("_T")
 _Answer = tuple[Response, list[dict[str, Any]]] | None
 """The response and its audit rows; None: leave the request to the route."""
 
@@ -133,29 +135,34 @@ class FastLookups:
             record = MatchIn.model_validate_json(body).model_dump(exclude_none=True)
         except ValidationError:
             return None, replay  # the route words the 400 or 422
-        matcher = online_matcher(self.context)
-        answer = matcher.match(record) if self.inline else await run_in_threadpool(
-            matcher.match, record
-        )  # fmt: skip
+        answer = await self._on_reader(self._match, record)
         rows = audit_rows(principal, action="match", path=scope["path"], status=200,
                           master_ids=[answer.master_id])  # fmt: skip
         await self.audit.write(rows)
         return json_response(asdict(answer)), replay
 
     async def _respond(self, answer: Callable[..., _Answer], *args: Any) -> Response | None:
-        """Run ``answer`` on a reader (inline, or in the thread pool), then commit its audit
-        rows."""
-        reader = await self._readers.get()
-        try:
-            found = (answer(reader, *args) if self.inline
-                     else await run_in_threadpool(answer, reader, *args))  # fmt: skip
-        finally:
-            self._readers.put_nowait(reader)
+        """Run ``answer`` on a reader, then commit its audit rows."""
+        found = await self._on_reader(answer, *args)
         if found is None:
             return None
         response, rows = found
         await self.audit.write(rows)
         return response
+
+    async def _on_reader(self, work: Callable[..., _T], *args: Any) -> _T:
+        """``work(reader, *args)`` on a free reader: inline, or in the thread pool."""
+        reader = await self._readers.get()
+        try:
+            if self.inline:
+                return work(reader, *args)
+            return await run_in_threadpool(work, reader, *args)
+        finally:
+            self._readers.put_nowait(reader)
+
+    def _match(self, reader: KeptConnection, record: dict[str, Any]) -> MatchAnswer:
+        with _reading(reader) as conn:
+            return online_matcher(self.context).match(record, conn)
 
     async def _principal(self, scope: Scope) -> Principal | None:
         """The caller, from its bearer token, as the routes find it; None: leave it to them."""

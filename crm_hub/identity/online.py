@@ -28,7 +28,7 @@ from crm_hub.identity.settings import MatchSettings
 from crm_hub.normalize.address import postcode_key
 from crm_hub.normalize.email import normalize_email
 from crm_hub.normalize.phone import normalize_phone
-from crm_hub.store.compiled import CompiledSelect
+from crm_hub.store.compiled import CompiledSelect, Reader
 from crm_hub.store.engine import Store
 from crm_hub.store.runs import utcnow
 from crm_hub.store.schema import identity_state, master_links, source_customers
@@ -117,14 +117,17 @@ class OnlineMatcher:
         """Forget the cached model (after a resolve retrained it)."""
         self._model = None
 
-    def _candidates(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+    def _candidates(self, record: dict[str, Any], reader: Reader | None) -> list[dict[str, Any]]:
         """Known records sharing a blocking key with the query, with their master. The one
-        statement reads one snapshot alone: on SQLite it runs on a pooled driver connection
-        outside any transaction, which costs less than SQLAlchemy's begin and commit."""
+        statement reads one snapshot alone: on ``reader`` when given (a connection kept outside
+        any transaction), else on SQLite on a pooled driver connection outside any
+        transaction, which costs less than SQLAlchemy's begin and commit."""
         params = _candidate_params(record, self.settings.default_region, self.limit)
         if params is None:
             return []
         statement = _candidate_select(params[0], self.store.engine.dialect)
+        if reader is not None:
+            return statement.rows(reader, params[1])
         if self.store.dialect != "sqlite":
             with self.store.read() as conn:
                 return statement.rows(conn, params[1])
@@ -134,13 +137,14 @@ class OnlineMatcher:
         finally:
             raw.close()
 
-    def match(self, record: dict[str, Any]) -> MatchAnswer:
-        """Score one record (hub field names: first_name, email, phone, birth_date, postcode...)."""
+    def match(self, record: dict[str, Any], reader: Reader | None = None) -> MatchAnswer:
+        """Score one record (hub field names: first_name, email, phone, birth_date, postcode...);
+        its candidates are read on ``reader`` when given."""
         started = time.perf_counter()
         if self._model is None:
             with self.store.read() as conn:
                 self._model = load_model(conn)
-        rows = self._candidates(record)
+        rows = self._candidates(record, reader)
         model = self._model
         if model is None or not rows:
             return MatchAnswer(None, 0.0, "no", [], _ms(started))
