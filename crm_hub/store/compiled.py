@@ -94,7 +94,7 @@ class KeptConnection:
         self._setup = setup
         self._reset = reset
         self._kept: PoolProxiedConnection | None = None
-        self._give_back: weakref.finalize | None = None
+        self._give_back: weakref.finalize[Any, Any] | None = None
         _kept_on.setdefault(engine, weakref.WeakSet()).add(self)
 
     @classmethod

@@ -187,7 +187,8 @@ def line_traits(
 ) -> pd.DataFrame:
     """favourite_items and spend_by_category per code 0..n-1.
 
-    ``items``: per code its top 3 products (``n`` lines each) of normal orders; ``categories``:
+    ``items``: per code the line count ``n`` of its products in normal orders (at least its
+    top 3; more are ranked away here); ``categories``:
     fixed-point line spend per code, order currency and category (refunded orders left out,
     refund records' lines negative), as the loader aggregates them; ``main``: code → main
     currency.
