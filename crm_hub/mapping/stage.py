@@ -9,11 +9,13 @@ a time, enforced by the lease ``map:<source>``.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from crm_hub.config.models import HubConfig
 from crm_hub.errors import ConfigError, CrmHubError
 from crm_hub.logging import get_logger
-from crm_hub.mapping.apply import Mapped, compile_mapping
+from crm_hub.mapping.apply import Mapped, StreamPlan, compile_mapping
 from crm_hub.mapping.batches import Batch, MapPool, gc_paused, map_items
 from crm_hub.mapping.echoes import suppress_echoes
 from crm_hub.mapping.erased import drop_erased
@@ -32,18 +34,24 @@ from crm_hub.store.canonical import (
     RawItem,
     RawRow,
     Watermark,
+    count_raw_after,
+    count_rows,
+    drop_indexes,
     load_watermark,
     mark_deleted,
+    missing_indexes,
     read_raw_batch,
     read_raw_keys,
     read_raw_rows,
     replace_order_lines,
+    restore_indexes,
     save_watermark,
     upsert_canonical,
     upsert_encoded,
     upsert_values,
 )
 from crm_hub.store.engine import Store
+from crm_hub.store.leases import lease_holders
 from crm_hub.store.rejected import Rejection, count_open, resolve_rejections, save_rejections
 from crm_hub.store.runs import record_progress, utcnow
 from crm_hub.store.schema import rejected_records
@@ -210,6 +218,7 @@ def map_source(
         processes = 1
 
     def work(result: MapResult) -> None:
+        _restore_left_dropped(store, name)
         with store.read() as conn:
             mark = load_watermark(conn, name)
             resolve = count_open(conn, "map").get(name, 0) > 0
@@ -217,6 +226,10 @@ def map_source(
             result.remapped = bool(mark.mapping_hash)
             mark = Watermark(0, 0, mapping.digest)
         run = _Committer(store, name, result, resolve, on_progress)
+        with _indexes_rebuilt(store, _bulk_tables(store, name, mark, plans)):
+            backlog(run, mark)
+
+    def backlog(run: _Committer, mark: Watermark) -> None:
         while True:
             with store.read() as conn:
                 items = read_raw_batch(conn, name, mark, batch_size)
@@ -238,6 +251,60 @@ def map_source(
 PARALLEL_FROM = 1_000
 """Batch size from which a backlog of several batches is mapped on worker processes."""
 
+BULK_FROM = 100_000
+"""Backlog (raw records) from which a run loads a table that holds fewer rows than the backlog
+without its secondary indexes, and builds them once at the end (measured on SQLite, 300k
+customers: 30 -> 19 us a record, the build included)."""
+
+_COUNT_UP_TO = 100_000_000  # raw records: a backlog is counted up to this
+
+
+def _bulk_tables(
+    store: Store, name: str, mark: Watermark, plans: dict[str, StreamPlan]
+) -> list[str]:
+    """The canonical tables this run bulk-loads: those that hold fewer rows than the backlog
+    has records, when the backlog has ``BULK_FROM`` at least (counting costs no more than the
+    backlog's size: a small run counts a few rows)."""
+    with store.read() as conn:
+        if count_raw_after(conn, name, mark, BULK_FROM) < BULK_FROM:
+            return []
+        backlog = count_raw_after(conn, name, mark, _COUNT_UP_TO)
+        tables = sorted({plan.table for plan in plans.values()})
+        return [t for t in tables if count_rows(conn, t, backlog) < backlog]
+
+
+@contextmanager
+def _indexes_rebuilt(store: Store, tables: list[str]) -> Iterator[None]:
+    """Drop the secondary indexes of ``tables`` for the block and build them again after it,
+    failed or not. A process that dies meanwhile leaves them dropped: the next map run
+    builds them (:func:`_restore_left_dropped`). Queries stay right without them, only slower.
+    """
+    if not tables:
+        yield
+        return
+    with store.begin() as conn:
+        for table in tables:
+            drop_indexes(conn, table)
+    log.info("bulk load: secondary indexes dropped until the end of the run", tables=tables)
+    try:
+        yield
+    finally:
+        with store.begin() as conn:
+            restore_indexes(conn, tables)
+
+
+def _restore_left_dropped(store: Store, name: str) -> None:
+    """Build the canonical indexes a map that died in a bulk load left dropped; not while
+    another source's map runs (it may be bulk-loading: it builds them at its end)."""
+    with store.read() as conn:
+        if not missing_indexes(conn):  # as nearly always: no write lock taken
+            return
+    if any(lease.startswith("map:") and lease != f"map:{name}" for lease in lease_holders(store)):
+        return
+    with store.begin() as conn:
+        created = restore_indexes(conn)
+    log.warning("indexes left dropped by an interrupted map rebuilt", indexes=created)
+
 
 class _Committer:
     """Writes mapped batches, in order, one transaction each, and keeps the counts."""
@@ -258,6 +325,9 @@ class _Committer:
         self.resolve = self.resolve or bool(batch.rejections)
         if self.on_progress is not None:
             self.on_progress(result)
+
+
+_COLLECT_EVERY = 20  # batches mapped on a pool between two collections of young objects
 
 
 class _RawReader:
@@ -298,11 +368,18 @@ def _map_on_pool(
         # Queued before the first submit, so a worker that dies at once cannot cost it.
         writer.write(partial(run.commit, len(first), mapped, mark))
         read_ahead()
-        while pending:
-            future, read, batch_mark = pending.popleft()
-            with gc_paused():
+        # Paused for the whole backlog: a batch loaded from its worker outlives any shorter
+        # pause, and each collection in its life walked it (measured ~1.5 us a record). What
+        # little cyclic garbage the writes leave is collected every _COLLECT_EVERY batches.
+        with gc_paused():
+            written = 0
+            while pending:
+                future, read, batch_mark = pending.popleft()
                 read_ahead()
-            writer.write(partial(run.commit, read, pool.result(future), batch_mark))
+                writer.write(partial(run.commit, read, pool.result(future), batch_mark))
+                written += 1
+                if written % _COLLECT_EVERY == 0:
+                    gc.collect(1)  # the young objects only: those since the pause
 
 
 class _Writer:

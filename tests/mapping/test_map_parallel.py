@@ -207,6 +207,19 @@ map_source(open_store(config.store), config, "many", batch_size=1_000, workers=2
 """
 
 
+def killed_after_two_batches(hub_file: Path, script: str) -> list[str]:
+    """Run ``script`` (a map printing each committed batch's count), kill it with its workers
+    once two batches are committed, mid-backlog; what it printed."""
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(hub_file)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    ) as child:  # fmt: skip
+        assert child.stdout is not None
+        committed = [child.stdout.readline(), child.stdout.readline()]
+        os.killpg(child.pid, signal.SIGKILL)
+    return committed
+
+
 def test_a_killed_map_loses_and_duplicates_nothing(
     store: Store, write_project: Callable[..., Path]
 ) -> None:
@@ -215,13 +228,7 @@ def test_a_killed_map_loses_and_duplicates_nothing(
     for source in ("one", "many"):
         land(store, source, 0, 9_500)
     map_source(store, hub, "one", batch_size=1_000, workers=1)
-    with subprocess.Popen(
-        [sys.executable, "-c", KILLED_MAP, str(hub_file)],
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
-    ) as child:  # fmt: skip
-        assert child.stdout is not None
-        committed = [child.stdout.readline(), child.stdout.readline()]
-        os.killpg(child.pid, signal.SIGKILL)  # the writer and its workers, mid-backlog
+    committed = killed_after_two_batches(hub_file, KILLED_MAP)
 
     rest = map_source(store, hub, "many", batch_size=1_000, workers=2)
 
