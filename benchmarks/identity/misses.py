@@ -1,11 +1,13 @@
-"""Why true pairs are missed: not blocked, blocked but scored low, vetoed, or refused.
+"""Why true pairs are missed (not blocked, scored low, vetoed, refused), and what false links made.
 
     .venv/bin/python benchmarks/identity/misses.py --n 100000
     .venv/bin/python benchmarks/identity/misses.py --febrl febrl3
 
 Re-runs the steps of `resolve` on a benchmark data set with ground truth and sorts every true
 pair the partition misses into one cause, with the most common level patterns per cause and,
-for pairs never compared, which fields they agree on (what key would have caught them).
+for pairs never compared, which fields they agree on (what key would have caught them). Then
+the false side: every link joining two different people, by reason (rule or score), by whether
+the two share a household, and by level pattern.
 """
 
 from __future__ import annotations
@@ -166,6 +168,53 @@ def main() -> None:
     out("not blocked, fields present on both (= agree, ≠ differ):")
     for found_tags, count in unblocked.most_common(args.top * 2):
         out(f"    {count:6d}  {found_tags}")
+    _false_links(args, resolution, frame, truth_input, names)
+
+
+def _false_links(
+    args: argparse.Namespace,
+    resolution: object,
+    frame: pd.DataFrame,
+    truth: np.ndarray,
+    names: tuple[str, ...],
+) -> None:
+    """Print the links that join two different people, grouped by reason and level pattern."""
+    links = resolution.links  # type: ignore[attr-defined]
+    rows = resolution.link_rows  # type: ignore[attr-defined]
+    household = _households(args, len(frame))
+    wrong = truth[rows[:, 0]] != truth[rows[:, 1]]
+    same_home = (household[rows[:, 0]] == household[rows[:, 1]]) & (household[rows[:, 0]] != "")
+    out()
+    in_home = int((wrong & same_home).sum())
+    out(f"false links {int(wrong.sum())} of {len(links)} (same household {in_home})")
+    kinds: Counter[tuple[str, str]] = Counter()
+    patterns: dict[tuple[str, str], Counter[tuple[int, ...]]] = {}
+    shown: dict[tuple[str, str], list[int]] = {}
+    reasons = links["reason"].to_numpy()
+    level_table = links[list(names)].to_numpy()
+    for k in np.flatnonzero(wrong):
+        kind = (str(reasons[k]), "household" if same_home[k] else "strangers")
+        kinds[kind] += 1
+        patterns.setdefault(kind, Counter())[tuple(level_table[k].tolist())] += 1
+        shown.setdefault(kind, []).append(k)
+    for kind, count in kinds.most_common():
+        out(f"{kind[0]} / {kind[1]}: {count}")
+        for pattern, c in patterns[kind].most_common(args.top):
+            out(f"    {c:6d}  " + " ".join(f"{nm}={lv}" for nm, lv in
+                                           zip(names, pattern, strict=True)))  # fmt: skip
+        for k in shown[kind][: args.examples]:
+            out(f"      e.g. p={links['probability'].iloc[k]} {frame.iloc[rows[k, 0]].to_dict()}")
+            out(f"           {frame.iloc[rows[k, 1]].to_dict()}")
+
+
+def _households(args: argparse.Namespace, n: int) -> np.ndarray:
+    if args.febrl:
+        return np.full(n, "", dtype=object)
+    from generate import ensure_dataset
+
+    path = ensure_dataset(args.n, args.seed, Path("/tmp/crm_hub_identity_bench"))
+    found = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=["truth_household"])
+    return found["truth_household"].to_numpy()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import connected_components
 from crm_hub.errors import ConfigError
 from crm_hub.identity.arrays import distinct
 
-__all__ = ["ClusterResult", "cluster"]
+__all__ = ["ClusterResult", "cluster", "components"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     _, labels = connected_components(graph, directed=False)
     result: np.ndarray = labels.astype(np.int64)
     return result
+
+
+def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Plain connected components of links, labelled by their smallest member (no checks)."""
+    return _min_label(_components(n, left, right))
 
 
 def _min_label(labels: np.ndarray) -> np.ndarray:

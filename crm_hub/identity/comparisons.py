@@ -178,12 +178,17 @@ def contact(ctx: PairContext) -> Levels:
     address = ctx.equal_codes("address_code")
     house = ctx.equal_codes("number_postcode_code")
     postcode = ctx.equal_codes("postcode_code")
-    same_address = (address == 1) | (house == 1)
+    city = ctx.equal_codes("city_code")
+    (line_codes,), strings = ctx.vocabulary("address", "address")
+    ll, lr = line_codes[ctx.left], line_codes[ctx.right]
+    # One street line in one town is one address, even when only one record has the postcode.
+    same_line = (ll == lr) & (ll >= 0) & ((postcode == 1) | ((postcode < 0) & (city == 1)))
+    same_address = (address == 1) | (house == 1) | same_line
     level = np.zeros(len(ctx), dtype=np.int8)
     level[postcode == 1] = 1
-    (line_codes,), strings = ctx.vocabulary("address", "address")
-    # A postcode typo (``4152``/``4153``) in one town must not hide the same street address.
-    same_town = (postcode == 0) & (ctx.equal_codes("city_code") == 1)
+    # A postcode typo (``4152``/``4153``) or a missing one in one town must not hide the same
+    # street address.
+    same_town = (postcode <= 0) & (city == 1)
     near = np.flatnonzero(((postcode == 1) | same_town) & ~same_address)
     if len(near):
         sim = ctx.similarity(line_codes[ctx.left[near]], line_codes[ctx.right[near]], strings)

@@ -190,10 +190,14 @@ class _Batch:
         count = {key: emails.count(key) for key in set(emails) if key is not None}
         surname = [(p.last, p.postcode) if p.last is not None and p.postcode is not None else None
                for p in people]  # fmt: skip
+        # The street line in its town too: records with and without the postcode share it.
+        line_town = [(p.line, p.city) if p.line is not None and p.city is not None else None
+                     for p in people]  # fmt: skip
+        address = _shared(people, [p.address for p in people])
         return cls(
             [count.get(key, 0) if key is not None else 0 for key in emails],
             _shared(people, [p.phone for p in people]),
-            _shared(people, [p.address for p in people]),
+            [a or b for a, b in zip(address, _shared(people, line_town), strict=True)],
             _shared(people, surname),
         )
 
@@ -361,13 +365,18 @@ def _contact(q: Person, c: Person) -> int:
     postcode = _equal(q.postcode, c.postcode)
     if phone < 0 and address < 0 and postcode < 0 and house < 0:
         return -1
-    same_address = address == 1 or house == 1
+    city = _equal(q.city, c.city)
+    # One street line in one town is one address, even when only one record has the postcode.
+    same_line = (
+        q.line is not None and q.line == c.line and (postcode == 1 or (postcode < 0 and city == 1))
+    )
+    same_address = address == 1 or house == 1 or same_line
     if phone == 1:
         return 5 if same_address else 4
     if same_address:
         return 3
     level = 1 if postcode == 1 else 0
-    same_town = postcode == 0 and _equal(q.city, c.city) == 1  # a postcode typo in one town
+    same_town = postcode <= 0 and city == 1  # a postcode typo, or none, in one town
     if (level or same_town) and _similarity(q.line, c.line) >= _F32(0.9):
         return 2
     return level

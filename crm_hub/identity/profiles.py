@@ -19,7 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_hub.identity.records import Prepared, owner_frequencies
+from crm_hub.identity.records import (
+    Prepared,
+    either_field_name_frequencies,
+    owner_frequencies,
+)
 
 __all__ = ["FILL_GROUPS", "FillGroup", "counted_by_cluster", "fill_from_clusters"]
 
@@ -90,15 +94,46 @@ def counted_by_cluster(prepared: Prepared, labels: np.ndarray) -> Prepared:
         counted.tf[name], counted.tf_base[name] = owner_frequencies(
             getattr(prepared, f"{name}_code"), labels
         )
+    if "first" in counted.tf and "last" in counted.tf:
+        counted.tf["first"], counted.tf["last"] = either_field_name_frequencies(
+            prepared.first, prepared.last, counted.tf["first"], counted.tf["last"]
+        )
+        counted.counts = {**prepared.counts, **_namesakes(counted, labels)}
     return counted
 
 
-def fill_from_clusters(prepared: Prepared, labels: np.ndarray) -> Prepared:
+def _namesakes(counted: Prepared, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Per record: how many other clusters hold its exact full name, and how many would by chance.
+
+    Given and family names are counted apart, as if independent; but a full name held by
+    several clusters (people, or duplicates not yet joined) makes agreeing on it weaker than
+    its parts say. ``cluster`` is each record's label, ``namesakes`` the clusters other than
+    its own holding the same (given, family) name, ``namesakes_expected`` how many other
+    clusters would hold it if the parts were independent.
+    """
+    labels = labels.astype(np.int64)
+    named = (counted.first_code >= 0) & (counted.last_code >= 0)
+    width = np.int64(counted.last_code.max(initial=0) + 1)
+    full = np.where(named, counted.first_code.astype(np.int64) * width + counted.last_code, -1)
+    holders = np.zeros(len(labels), dtype=np.float64)
+    if named.any():
+        frame = pd.DataFrame({"full": full[named], "cluster": labels[named]})
+        per_name = frame.drop_duplicates().groupby("full")["cluster"].size()
+        holders[named] = per_name.reindex(full[named]).to_numpy(dtype=np.float64) - 1
+    owners = float(len(np.unique(labels[named]))) if named.any() else 0.0
+    expected = np.where(named, owners * counted.tf["first"] * counted.tf["last"], 0.0)
+    return {"cluster": labels, "namesakes": holders, "namesakes_expected": expected}
+
+
+def fill_from_clusters(
+    prepared: Prepared, labels: np.ndarray, groups: tuple[FillGroup, ...] = FILL_GROUPS
+) -> Prepared:
     """Return a copy of the records with missing fields filled from their clusters.
 
     Args:
         prepared: the records.
         labels: cluster label per record (canonical order, non-negative).
+        groups: which field groups to fill (default: all).
 
     Returns:
         A new `Prepared`; arrays not filled are shared with ``prepared``.
@@ -107,7 +142,7 @@ def fill_from_clusters(prepared: Prepared, labels: np.ndarray) -> Prepared:
     filled.counts = dict(prepared.counts)
     filled.shared = dict(prepared.shared)
     labels = labels.astype(np.int64)
-    for group in FILL_GROUPS:
+    for group in groups:
         key = getattr(prepared, group.key).astype(np.int64)
         if group.missing is None:
             lacking = key < 0

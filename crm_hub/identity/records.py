@@ -34,6 +34,7 @@ __all__ = [
     "Prepared",
     "check_identity",
     "codes_of",
+    "either_field_name_frequencies",
     "name_owners",
     "owner_frequencies",
     "prepare",
@@ -107,6 +108,45 @@ def name_owners(first_code: np.ndarray, last_code: np.ndarray) -> np.ndarray:
     return result
 
 
+def either_field_name_frequencies(
+    first: np.ndarray, last: np.ndarray, first_tf: np.ndarray, last_tf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Name term frequencies that count a value as common when it is common in either field.
+
+    Sources write names in either order (``Smith Fatima`` as given name ``smith``), so two
+    records of different people can agree on a common family name sitting in the given-name
+    field, where it looks rare. The chance such an agreement is a coincidence is the name's
+    frequency in the field it really belongs to: each name's frequency is the larger of its
+    frequency among given names and among family names.
+
+    Args:
+        first: given-name match forms per record (``None``: missing).
+        last: family-name match forms per record.
+        first_tf: per record, the frequency of its given name among given names.
+        last_tf: per record, the frequency of its family name among family names.
+
+    Returns:
+        ``(first_tf, last_tf)`` raised to the value's frequency in the other field.
+    """
+    n = len(first)
+    joint = codes_of(np.concatenate([first, last]))
+    as_first, as_last = joint[:n], joint[n:]
+    width = int(joint.max(initial=-1)) + 1
+    if not width:
+        return first_tf, last_tf
+    tables = []
+    for codes, tf in ((as_first, first_tf), (as_last, last_tf)):
+        table = np.zeros(width, dtype=np.float64)
+        present = codes >= 0
+        np.maximum.at(table, codes[present], tf[present])
+        tables.append(table)
+    raised = []
+    for codes, tf, other in ((as_first, first_tf, tables[1]), (as_last, last_tf, tables[0])):
+        crossed = np.where(codes >= 0, other[np.maximum(codes, 0)], 0.0)
+        raised.append(np.maximum(tf, crossed))
+    return raised[0], raised[1]
+
+
 def value_counts(codes: np.ndarray) -> np.ndarray:
     """Return, per record, how many records hold the same value (0 when missing)."""
     out = np.zeros(len(codes), dtype=np.int32)
@@ -151,9 +191,15 @@ def shared_contacts(prepared: Prepared) -> dict[str, np.ndarray]:
     width = np.int64(prepared.postcode_code.max(initial=0) + 1)
     surname_postcode = prepared.last_code.astype(np.int64) * width + prepared.postcode_code
     surname_postcode[(prepared.last_code < 0) | (prepared.postcode_code < 0)] = -1
+    # The street line in its town too: records with and without the postcode share it.
+    town_width = np.int64(prepared.city_code.max(initial=0) + 1)
+    line = codes_of(prepared.address).astype(np.int64)
+    line_town = np.where((line >= 0) & (prepared.city_code >= 0),
+                         line * town_width + prepared.city_code, -1)  # fmt: skip
     return {
         "phone": _several_people(prepared.phone_code.astype(np.int64), person),
-        "address": _several_people(prepared.address_code.astype(np.int64), person),
+        "address": _several_people(prepared.address_code.astype(np.int64), person)
+        | _several_people(line_town, person),
         "surname_postcode": _several_people(surname_postcode, person),
     }
 
@@ -416,6 +462,9 @@ def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
         codes = getattr(prepared, f"{name}_code")
         prepared.tf[name], prepared.tf_base[name] = owner_frequencies(codes, owners)
         prepared.counts[name] = value_counts(codes)
+    prepared.tf["first"], prepared.tf["last"] = either_field_name_frequencies(
+        first, last, prepared.tf["first"], prepared.tf["last"]
+    )
     prepared.shared = shared_contacts(prepared)
     prepared.flags = {
         "email": emails["flag"].value_counts().to_dict(),

@@ -20,11 +20,16 @@ from crm_hub.errors import ConfigError
 from crm_hub.identity import rules
 from crm_hub.identity.arrays import distinct
 from crm_hub.identity.blocking import BlockingStats, CandidatePairs, candidate_pairs
-from crm_hub.identity.clustering import ClusterResult, cluster
+from crm_hub.identity.clustering import ClusterResult, cluster, components
 from crm_hub.identity.comparisons import PairContext, comparison_names
 from crm_hub.identity.ids import IdMinter, content_ids
 from crm_hub.identity.overrides import Overrides
-from crm_hub.identity.profiles import counted_by_cluster, fill_from_clusters
+from crm_hub.identity.profiles import (
+    FILL_GROUPS,
+    FillGroup,
+    counted_by_cluster,
+    fill_from_clusters,
+)
 from crm_hub.identity.records import Prepared, prepare
 from crm_hub.identity.scoring import (
     FellegiSunter,
@@ -58,6 +63,7 @@ class ResolutionStats:
     rule_links: dict[str, int] = field(default_factory=dict)
     score_links: int = 0
     profile_links: int = 0
+    name_only_dropped: int = 0
     must_links: int = 0
     vetoed: dict[str, int] = field(default_factory=dict)
     vetoes: tuple[str, ...] = ()
@@ -173,16 +179,54 @@ def _profile_links(
     )
     if not len(todo):
         return todo
-    filled = fill_from_clusters(prepared, labels)
-    ctx = PairContext(filled, candidates.left[todo], candidates.right[todo], settings)
+    keep = _accepted_with_profiles(prepared, candidates, todo, model, labels, names, rule_names,
+                                   veto_names, settings, use_tf=use_tf)  # fmt: skip
+    result: np.ndarray = todo[keep]
+    return result
+
+
+def _accepted_with_profiles(
+    prepared: Prepared,
+    candidates: CandidatePairs,
+    todo: np.ndarray,
+    model: FellegiSunter,
+    labels: np.ndarray,
+    names: Sequence[str],
+    rule_names: Sequence[str],
+    veto_names: Sequence[str],
+    settings: MatchSettings,
+    *,
+    use_tf: bool,
+    groups: tuple[FillGroup, ...] = FILL_GROUPS,
+    cache: dict[str, object] | None = None,
+) -> np.ndarray:
+    """Score the candidate pairs ``todo`` again with each record's gaps (of ``groups``) filled
+    from its cluster (``labels``); return which a rule or the threshold accepts and no veto
+    blocks. ``cache``: per-value results still valid for the filled records."""
+    filled = fill_from_clusters(prepared, labels, groups)
+    ctx = PairContext(filled, candidates.left[todo], candidates.right[todo], settings,
+                      dict(cache or {}))  # fmt: skip
     levels = compute_levels(ctx, names)
     tf = tf_adjustments(model, levels, ctx, settings) if use_tf else None
     prob = probability(match_weights(model, levels, tf))
     level_map = {name: levels[:, c] for c, name in enumerate(names)}
     fired = rules.apply(level_map, rule_names, ctx, vetoes=False)
     again = rules.apply(level_map, veto_names, ctx, vetoes=True)
-    keep = ((fired >= 0) | (prob >= settings.threshold)) & (again < 0)
-    result: np.ndarray = todo[keep]
+    keep: np.ndarray = ((fired >= 0) | (prob >= settings.threshold)) & (again < 0)
+    return keep
+
+
+_CONTACT_FIELDS = ("email", "contact", "birth_date")
+_CONTACT_GROUPS = tuple(g for g in FILL_GROUPS if g.key not in ("first_code", "last_code"))
+
+
+def _name_only(levels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Pairs whose names agree and nothing else does (no e-mail, phone, address or birthday)."""
+    if not set(_CONTACT_FIELDS) <= set(names):
+        return np.zeros(len(levels), dtype=bool)
+    result = np.ones(len(levels), dtype=bool)
+    for name in _CONTACT_FIELDS:
+        result &= levels[:, list(names).index(name)] <= 0
     return result
 
 
@@ -298,6 +342,26 @@ def resolve(
         accepted = wanted & (vetoed < 0)
         chosen = np.flatnonzero(accepted)
         clusters = cluster_links(chosen, prob[chosen] + (fired[chosen] >= 0))
+    if settings.name_only_check:
+        # A link on names alone is judged with what both sides' clusters know: two
+        # "Bruce Hatherbourne" clusters with different e-mails and phones are namesakes.
+        weak = np.flatnonzero(accepted & (fired < 0) & _name_only(levels, names))
+        if len(weak):
+            others = accepted.copy()
+            others[weak] = False
+            strong = components(prepared.n, candidates.left[others], candidates.right[others])
+            # Names are not filled, so everything cached per name value still holds.
+            names_cache = {k: v for k, v in ctx.cache.items()
+                           if k != "names" and not k.startswith("vocab:address")}  # fmt: skip
+            keep = _accepted_with_profiles(prepared, candidates, weak, model, strong, names,
+                                           rule_names, veto_names, settings,
+                                           use_tf=tf is not None, groups=_CONTACT_GROUPS,
+                                           cache=names_cache)  # fmt: skip
+            wanted, accepted = wanted.copy(), accepted.copy()
+            wanted[weak[~keep]] = accepted[weak[~keep]] = False
+            stats.name_only_dropped = int((~keep).sum())
+            chosen = np.flatnonzero(accepted)
+            clusters = cluster_links(chosen, prob[chosen] + (fired[chosen] >= 0))
     step("profiles")
     if settings.profile_pass:
         extra = _profile_links(prepared, candidates, model, clusters.labels, accepted, vetoed,

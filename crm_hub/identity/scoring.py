@@ -351,6 +351,36 @@ def tf_adjustments(
             base = ctx.prepared.tf_base[field_name]
             change = np.log2(base / np.maximum(value, 1e-12))
             adjust[hit] += np.clip(change, -_TF_CLIP, settings.tf_max_boost)
+    adjust += _namesake_adjustment(model.names, levels, ctx)
+    return adjust
+
+
+def _namesake_adjustment(names: Sequence[str], levels: np.ndarray, ctx: PairContext) -> np.ndarray:
+    """Weaken an exact full-name agreement by the namesakes other clusters show (log2).
+
+    With ``k`` other clusters already holding the same (given, family) name where ``e`` were
+    expected by chance, agreeing on it tells the two records apart from ``k`` rivals instead of
+    ``e``: the weight drops by ``log2((k + 1) / (e + 1))`` (never raised). Needs the per-cluster
+    counts of `profiles.counted_by_cluster`; zero without them.
+    """
+    counts = ctx.prepared.counts
+    adjust = np.zeros(len(levels))
+    if "namesakes" not in counts or "first_name" not in names or "last_name" not in names:
+        return adjust
+    first, last = (
+        levels[:, list(names).index("first_name")],
+        levels[:, list(names).index("last_name")],
+    )
+    p, left, right = ctx.prepared, ctx.left, ctx.right
+    hit = np.flatnonzero((first == 5) & (last == 4))
+    hit = hit[(p.first_code[left[hit]] == p.first_code[right[hit]])
+              & (p.last_code[left[hit]] == p.last_code[right[hit]])]  # fmt: skip
+    if not len(hit):
+        return adjust
+    cluster = counts["cluster"]
+    rivals = counts["namesakes"][left[hit]] - (cluster[left[hit]] != cluster[right[hit]])
+    expected = counts["namesakes_expected"][left[hit]]
+    adjust[hit] = -np.maximum(np.log2((np.maximum(rivals, 0) + 1) / (expected + 1)), 0)
     return adjust
 
 

@@ -34,6 +34,11 @@ class MatchSettings:
         cluster_tf: after a first clustering, count term frequencies once per cluster instead
             of once per record and score again (a person's duplicates no longer make their
             own values look common); only when the model is trained in the run.
+        name_only_check: score links made on names alone (no e-mail, phone, address or
+            birthday agrees) again with each side's missing fields filled from its cluster
+            without those links, and drop those no longer accepted (namesakes); off by
+            default: +0.005 F1 at 1 M synthetic records (precision 0.985 -> 0.994) for ~5 s
+            more, which breaks the 60 s budget there.
     """
 
     default_region: str = "GB"
@@ -53,3 +58,4 @@ class MatchSettings:
     workers: int = -1
     profile_pass: bool = False
     cluster_tf: bool = True
+    name_only_check: bool = False

@@ -123,3 +123,43 @@ def test_block_pairs_match_every_pair_within_each_block() -> None:
     assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == expected
     assert skipped == sum(len(b) > 12 for b in members.values())
     assert skipped_rows == sum(len(b) for b in members.values() if len(b) > 12)
+
+
+def test_a_family_name_written_as_given_name_counts_as_common() -> None:
+    # "Smith Fatima" read as given name smith: agreeing on it is as common as on Smith.
+    rows = [{"source_id": str(i), "first_name": name, "last_name": "Smith"}
+            for i, name in enumerate(["Ann", "Bob", "Cleo", "Dan", "Eve", "Finn"])]  # fmt: skip
+    rows += [{"source_id": "x", "first_name": "Smith", "last_name": "Fatima"},
+             {"source_id": "y", "first_name": "Zed", "last_name": "Quorn"}]  # fmt: skip
+    prepared = prepare(pd.DataFrame(rows))
+    index = {sid: i for i, sid in enumerate(prepared.source_id)}
+    smith_as_given = prepared.tf["first"][index["x"]]
+    assert smith_as_given == pytest.approx(prepared.tf["last"][index["0"]])
+    assert smith_as_given > prepared.tf["first"][index["y"]]
+
+
+def test_namesakes_in_other_clusters_weaken_a_full_name_agreement() -> None:
+    from crm_hub.identity.comparisons import PairContext
+    from crm_hub.identity.scoring import _namesake_adjustment
+
+    rows = [{"source_id": str(i), "first_name": "Bruce", "last_name": "Hatherbourne"}
+            for i in range(5)]  # fmt: skip
+    rows += [{"source_id": f"o{i}", "first_name": f"Given{chr(97 + i)}",
+              "last_name": f"Family{chr(97 + i)}"} for i in range(20)]  # fmt: skip
+    prepared = prepare(pd.DataFrame(rows))
+    names = ("first_name", "last_name")
+    levels = np.array([[5, 4]], dtype=np.int8)
+
+    def adjustment(labels: list[int]) -> float:
+        order = np.argsort(prepared.input_position)  # canonical index of each input row
+        canonical = np.arange(prepared.n)
+        canonical[order[:5]] = labels
+        canonical[order[5:]] = 5 + np.arange(prepared.n - 5)
+        counted = counted_by_cluster(prepared, canonical)
+        pair = np.sort(order[:2]).astype(np.int32)
+        ctx = PairContext(counted, pair[:1], pair[1:])
+        return float(_namesake_adjustment(names, levels, ctx)[0])
+
+    assert adjustment([0, 1, 1, 1, 1]) == 0.0  # only the two clusters the pair joins
+    assert adjustment([0, 1, 2, 3, 4]) < -1.0  # three other Bruce Hatherbournes
+    assert adjustment([0, 0, 2, 3, 4]) < adjustment([0, 1, 2, 3, 4]) < 0  # one pair, one person

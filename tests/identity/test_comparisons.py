@@ -82,3 +82,23 @@ def test_same_street_address_across_a_postcode_typo_in_one_town(
 def test_keyboard_slip(a: str, b: str, slip: bool) -> None:
     assert keyboard_slip(a, b) is slip
     assert keyboard_slip(b, a) is slip
+
+
+@pytest.mark.parametrize(
+    "b",
+    [
+        {"address_line1": "12 Mullan St", "city": "Mansfield"},  # no postcode on one side
+        {"address_line1": "12 MULLAN STREET", "city": "MANSFIELD"},
+    ],
+)
+def test_same_street_line_in_one_town_without_a_postcode_is_the_same_address(
+    b: dict[str, str],
+) -> None:
+    a = {"address_line1": "12 Mullan Street", "postcode": "4152", "city": "Mansfield"}
+    assert _contact_level(a, b) == SAME_ADDRESS
+    assert _contact_level(b, a) == SAME_ADDRESS
+    elsewhere = {**b, "city": "Parramatta"}
+    assert _contact_level(a, elsewhere) == 0
+
+
+SAME_ADDRESS = 3

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from crm_hub.errors import ConfigError
 from crm_hub.identity import MatchSettings, Overrides, Resolution, resolve
+from crm_hub.identity.comparisons import comparison, comparison_names
+from crm_hub.identity.scoring import FellegiSunter
 
 Run = Callable[..., Resolution]
 
@@ -378,3 +381,33 @@ def test_shared_family_mailbox_does_not_merge_different_given_names(run: Run) ->
     # Without the vetoes, the shared mailbox, phone and address would win.
     unguarded = run(rows, settings=MatchSettings(vetoes=()))
     assert same_person(unguarded, ("pos", "1"), ("pos", "2"))
+
+
+def _prior_model(prior: float) -> FellegiSunter:
+    """The comparisons' typical m and u, as a model trained elsewhere."""
+    names = comparison_names()
+    m = [np.asarray(comparison(n).prior_m, dtype=np.float64) for n in names]
+    u = [np.asarray(comparison(n).prior_u, dtype=np.float64) for n in names]
+    return FellegiSunter(names, m, u, [x.copy() for x in u], prior)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_name_only_link_between_clusters_with_other_contacts_is_dropped(
+    run: Run, check: bool
+) -> None:
+    # Two Bruce Hatherbournes, each known by an e-mail and a phone of his own; the two records
+    # that share only the name do not say which one they are.
+    rows = [
+        person("pos", "a1", first_name="Bruce", last_name="Hatherbourne",
+               email="bruce.h49@gmail.com", phone="07912 345111"),
+        person("forms", "a2", first_name="Bruce", last_name="Hatherbourne",
+               email="bruce.h49@gmail.com"),
+        person("pos", "b1", first_name="Bruce", last_name="Hatherbourne",
+               email="bruce1987@hotmail.com", phone="07912 345222"),
+        person("forms", "b2", first_name="Bruce", last_name="Hatherbourne",
+               phone="07912 345222"),
+    ]  # fmt: skip
+    found = run(rows, model=_prior_model(0.001), settings=MatchSettings(name_only_check=check))
+    assert same_person(found, ("pos", "a1"), ("forms", "a2"))
+    assert same_person(found, ("pos", "b1"), ("forms", "b2"))
+    assert same_person(found, ("forms", "a2"), ("forms", "b2")) is not check
