@@ -6,7 +6,6 @@ imported inside the commands so the CLI starts fast.
 
 from __future__ import annotations
 
-import gc
 import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
@@ -98,7 +97,7 @@ def serve(
     """Serve the read API until Ctrl-C."""
     import uvicorn
 
-    from crm_hub.api.asgi import http_protocol
+    from crm_hub.api.asgi import http_protocol, settle_collector
     from crm_hub.api.workers import APP_FACTORY, check_port_free, reuse_port_supported, run_workers
 
     path = config_path(config).resolve()
@@ -114,7 +113,7 @@ def serve(
                                "http": http_protocol()}  # fmt: skip
     if workers == 1:
         app = build_app(hub, store)
-        gc.freeze()  # as each worker does (crm_hub.api.asgi.app_from_config)
+        settle_collector()  # as each worker does (crm_hub.api.asgi.app_from_config)
         uvicorn.run(app, host=host, port=port, **options)
         return
     store.dispose()  # each worker process opens its own pool from hub.yaml
