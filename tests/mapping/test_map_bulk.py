@@ -12,7 +12,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from crm_hub.config import load_config
 from crm_hub.mapping import map_source, stage
 from crm_hub.store import Store
 from crm_hub.store.leases import hold_lease
@@ -20,10 +19,10 @@ from crm_hub.store.schema import metadata, source_customers
 from tests.mapping.test_map_parallel import (
     KILLED_MAP,
     _hub,
-    _hub_file,
     dump,
     killed_after_two_batches,
     land,
+    landed_twice,
 )
 
 INDEXES = sorted(str(index.name) for index in source_customers.indexes)
@@ -100,10 +99,7 @@ KILLED_BULK_MAP = KILLED_MAP.replace(
 def test_indexes_a_killed_bulk_load_left_dropped_are_built_by_the_next_map(
     store: Store, write_project: Callable[..., Path]
 ) -> None:
-    hub_file = _hub_file(write_project)
-    hub = load_config(hub_file)
-    for source in ("one", "many"):
-        land(store, source, 0, 9_500)
+    hub_file, hub = landed_twice(store, write_project)
     committed = killed_after_two_batches(hub_file, KILLED_BULK_MAP)  # its indexes dropped
     assert committed == ["1000\n", "2000\n"]
     assert indexes(store) == []

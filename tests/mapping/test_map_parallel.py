@@ -207,6 +207,14 @@ map_source(open_store(config.store), config, "many", batch_size=1_000, workers=2
 """
 
 
+def landed_twice(store: Store, write_project: Callable[..., Path]) -> tuple[Path, HubConfig]:
+    """hub.yaml's path and config, with the same 9,500 raw records landed as "one" and "many"."""
+    hub_file = _hub_file(write_project)
+    for source in ("one", "many"):
+        land(store, source, 0, 9_500)
+    return hub_file, load_config(hub_file)
+
+
 def killed_after_two_batches(hub_file: Path, script: str) -> list[str]:
     """Run ``script`` (a map printing each committed batch's count), kill it with its workers
     once two batches are committed, mid-backlog; what it printed."""
@@ -223,10 +231,7 @@ def killed_after_two_batches(hub_file: Path, script: str) -> list[str]:
 def test_a_killed_map_loses_and_duplicates_nothing(
     store: Store, write_project: Callable[..., Path]
 ) -> None:
-    hub_file = _hub_file(write_project)
-    hub = load_config(hub_file)
-    for source in ("one", "many"):
-        land(store, source, 0, 9_500)
+    hub_file, hub = landed_twice(store, write_project)
     map_source(store, hub, "one", batch_size=1_000, workers=1)
     committed = killed_after_two_batches(hub_file, KILLED_MAP)
 
