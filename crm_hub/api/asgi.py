@@ -74,6 +74,7 @@ def settle_collector() -> None:
     is kept out of the collector's full passes, which walked every module, table and model at
     each one (the slowest requests under load went from 170 ms to 40-50 ms). Young collections
     come every 20,000 allocations instead of 700: a request's objects die by reference count,
-    and four runs of benchmarks/api.py put the slowest request at 30-37 ms, against 44-56."""
+    and in benchmarks/api.py the slowest request was 30-37 ms (two runs), against 44-56 ms
+    (three runs without)."""
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
