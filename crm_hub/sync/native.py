@@ -18,13 +18,16 @@ airbyte-cdk is imported on first use, not at import: it is slow to import and wa
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import logging
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Callable, Iterator
@@ -140,6 +143,7 @@ def _cdk() -> Any:
         from airbyte_cdk.logger import AirbyteLogFormatter
         from airbyte_cdk.models import airbyte_protocol_serializers as serializers
         from airbyte_cdk.sources.declarative import concurrent_declarative_source as declarative
+    _serialize_ast_parse()
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler.formatter, AirbyteLogFormatter):
@@ -155,6 +159,33 @@ def _cdk() -> Any:
         load_catalog=serializers.ConfiguredAirbyteCatalogSerializer.load,
         load_state=serializers.AirbyteStateMessageSerializer.load,
     )
+
+
+def _ast_race_fixed(version: tuple[int, ...] = sys.version_info[:3]) -> bool:
+    """Whether this CPython has the fix of gh-106905 (3.11.8, 3.12.2 and later)."""
+    return version >= (3, 12, 2) or (3, 11, 8) <= version < (3, 12)
+
+
+def _serialize_ast_parse() -> None:
+    """On a CPython without the fix of gh-106905, parse one text at a time in this process.
+
+    There two threads building AST objects at once share one depth counter, and either may fail
+    with ``SystemError: AST constructor recursion depth mismatch``. airbyte-cdk's concurrent
+    reads evaluate interpolated values with ``ast.literal_eval`` on several threads (a
+    Mailchimp ``members`` read failed so in CI on 3.11.7); ``literal_eval`` calls the module's
+    ``parse``, which is what is wrapped.
+    """
+    if _ast_race_fixed() or hasattr(ast.parse, "crm_hub_serialized"):
+        return
+    parse, lock = ast.parse, threading.Lock()
+
+    @functools.wraps(parse)
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    serialized.crm_hub_serialized = True  # type: ignore[attr-defined]
+    ast.parse = serialized
 
 
 class NativeReader:

@@ -5,7 +5,9 @@ manifests being written."""
 
 from __future__ import annotations
 
+import ast
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from crm_hub.mapping.stage import map_source
 from crm_hub.store import Store
 from crm_hub.store.schema import invoices as canonical_invoices
 from crm_hub.store.schema import raw_records
+from crm_hub.sync import native
 from crm_hub.sync.connector_config import NATIVE_TYPES, NativeSourceConfig
 from crm_hub.sync.native import NativeReader
 
@@ -281,3 +284,36 @@ def _deleted_keys(store: Store, source: str, stream: str) -> set[str]:
             )
         ).scalars()
         return set(rows)
+
+
+@pytest.mark.parametrize(
+    ("version", "fixed"),
+    [
+        ((3, 11, 7), False),
+        ((3, 11, 8), True),
+        ((3, 12, 1), False),
+        ((3, 12, 2), True),
+        ((3, 13, 0), True),
+    ],  # fmt: skip
+)
+def test_the_ast_race_is_known_fixed_from_3_11_8_and_3_12_2(
+    version: tuple[int, int, int], fixed: bool
+) -> None:
+    assert native._ast_race_fixed(version) is fixed
+
+
+def test_native_reads_parse_one_text_at_a_time_where_cpython_races(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ast, "parse", ast.parse)  # restored after the test
+    monkeypatch.setattr(native, "_ast_race_fixed", lambda: False)
+    native._serialize_ast_parse()
+    native._serialize_ast_parse()  # once: not wrapped twice
+    wrapped = ast.parse.__wrapped__  # type: ignore[attr-defined]
+    assert not hasattr(wrapped, "__wrapped__")
+    threads = [threading.Thread(target=ast.literal_eval, args=("{'a': [1, 2]}",)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ast.literal_eval("{'a': [1, 2]}") == {"a": [1, 2]}
