@@ -98,7 +98,7 @@ def serve(
     import uvicorn
 
     from crm_hub.api.asgi import http_protocol, settle_collector
-    from crm_hub.api.workers import APP_FACTORY, check_port_free, reuse_port_supported, run_workers
+    from crm_hub.api.workers import APP_FACTORY, check_port_free, fd_passing_supported, run_workers
 
     path = config_path(config).resolve()
     hub, store = load(path)  # bad config or an old store fail here, before any worker starts
@@ -118,7 +118,7 @@ def serve(
         return
     store.dispose()  # each worker process opens its own pool from hub.yaml
     os.environ["CRM_HUB_CONFIG"] = str(path)  # read by every worker's app_from_config
-    if reuse_port_supported():
+    if fd_passing_supported():
         run_workers(host, port, workers, options)
     else:
         uvicorn.run(APP_FACTORY, factory=True, workers=workers, host=host, port=port, **options)

@@ -1,4 +1,4 @@
-"""`crm-hub serve --workers N`: a listening socket per worker, shared out by the kernel."""
+"""`crm-hub serve --workers N`: the parent accepts, each worker gets its share of connections."""
 
 from __future__ import annotations
 
@@ -24,19 +24,48 @@ def _project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _workers_listening(server: psutil.Process, port: int, count: int) -> list[psutil.Process]:
-    """The server's worker processes, once ``count`` of them listen on ``port``."""
+def _workers(server: psutil.Process, count: int) -> list[psutil.Process]:
+    """The server's ``count`` worker processes (spawned; not multiprocessing's helpers)."""
     deadline = time.monotonic() + 60
     while True:
-        listening = [
-            child for child in server.children()
-            if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
-                   for c in child.net_connections("tcp"))
-        ]  # fmt: skip
-        if len(listening) == count:
-            return listening
-        assert time.monotonic() < deadline, f"{len(listening)} of {count} workers listen"
+        workers = [c for c in server.children() if _is_worker(c)]
+        if len(workers) == count:
+            return workers
+        assert time.monotonic() < deadline, f"{len(workers)} of {count} workers"
         time.sleep(0.1)
+
+
+def _is_worker(process: psutil.Process) -> bool:
+    try:
+        return "spawn_main" in " ".join(process.cmdline())
+    except psutil.Error:  # gone, or a zombie not yet reaped
+        return False
+
+
+def _holder(workers: list[psutil.Process], client: socket.socket) -> int | None:
+    """The pid of the worker holding ``client``'s connection."""
+    address = client.getsockname()
+    for worker in workers:
+        if any(c.raddr and tuple(c.raddr) == address for c in worker.net_connections("tcp")):
+            return worker.pid
+    return None
+
+
+def _both_ready(port: int, workers: list[psutil.Process]) -> None:
+    """Wait until both workers take connections: two held at once land on different ones."""
+    deadline = time.monotonic() + 60
+    while True:
+        pair = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        for client in pair:  # answered: handed to a worker
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        holders = {_holder(workers, client) for client in pair}
+        for client in pair:
+            client.close()
+        if len(holders) == 2:
+            return
+        assert time.monotonic() < deadline, "one worker never took a connection"
+        time.sleep(0.2)
 
 
 def _burst(port: int, count: int) -> list[socket.socket]:
@@ -72,7 +101,9 @@ def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(tmp_pat
     server = _serve(_project(tmp_path), port)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", server, "crm-hub serve --workers 2")
-        workers = _workers_listening(psutil.Process(server.pid), port, 2)
+        workers = _workers(psutil.Process(server.pid), 2)
+        _both_ready(port, workers)
+        time.sleep(0.5)  # the probes' closes reach the workers' counts
         clients = _burst(port, 60)
         for client in clients:  # every connection answered: every one accepted by a worker
             client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -82,9 +113,11 @@ def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(tmp_pat
             worker.pid for worker in workers for c in worker.net_connections("tcp")
             if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
         )  # fmt: skip
-        # One shared socket gave a burst to whichever worker woke first (44 of 50 measured);
-        # a hash shares 60 out so that fewer than 12 on one side is a one-in-a-million draw.
-        assert sum(held.values()) == 60 and min(held[w.pid] for w in workers) >= 12, held
+        # One shared socket gave a burst to whichever worker woke first (44 of 50 measured), a
+        # socket per worker left it to a hash (22/28 often); the parent shares it out evenly
+        # (a probe's close not yet counted: one either way).
+        assert sum(held.values()) == 60, held
+        assert abs(held[workers[0].pid] - held[workers[1].pid]) <= 2, held
         for client in clients:
             client.close()
     finally:
@@ -126,14 +159,14 @@ def test_a_worker_that_dies_is_replaced_and_all_stop_on_sigterm(tmp_path: Path) 
     parent = psutil.Process(server.pid)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", server, "run_workers")
-        first = _workers_listening(parent, port, 2)
+        first = _workers(parent, 2)
         time.sleep(1.2)
         first[0].kill()
         deadline = time.monotonic() + 60
-        while {w.pid for w in _workers_listening(parent, port, 2)} == {w.pid for w in first}:
+        while {w.pid for w in _workers(parent, 2)} == {w.pid for w in first}:
             assert time.monotonic() < deadline, "the dead worker was not replaced"
             time.sleep(0.2)
-        now = _workers_listening(parent, port, 2)
+        now = _workers(parent, 2)
         assert first[1].pid in {w.pid for w in now} and first[0].pid not in {w.pid for w in now}
         assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
     finally:
@@ -150,3 +183,14 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(tmp_path: Pa
     _, err = server.communicate(timeout=120)
     assert server.returncode != 0
     assert "stopped while starting" in err and "hub.yaml" in err
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    server = _run_workers(_project(tmp_path), port, settle=1.0)
+    wait_healthy(f"http://127.0.0.1:{port}", server, "run_workers")
+    workers = _workers(psutil.Process(server.pid), 2)
+    server.kill()  # no SIGTERM for the workers: they see their connection inbox close
+    server.communicate(timeout=30)
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
