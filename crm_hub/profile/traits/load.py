@@ -165,15 +165,19 @@ class Frames:
     events: pd.DataFrame
 
 
-def _join(table: str, on: str, links_first: bool) -> str:
-    """``table`` joined to the scope's links; ``links_first`` makes SQLite walk the (few)
-    links and use the table's customer index, instead of scanning the table."""
-    if links_first:
+def _join(table: str, on: str, walk: str) -> str:
+    """``table`` joined to the scope's links. ``walk`` says which side SQLite walks:
+    "links" (a few links, each finding its rows by the table's customer index), "table" (every
+    row in storage order, each finding its link in the small temporary table) or "planner"
+    (PostgreSQL's choice)."""
+    if walk == "links":
         return f"trait_links k CROSS JOIN {table} ON {on}"
+    if walk == "table":
+        return f"{table} CROSS JOIN trait_links k ON {on}"
     return f"{table} JOIN trait_links k ON {on}"
 
 
-def _orders_table(d: _Dialect, links_first: bool) -> str:
+def _orders_table(d: _Dialect, walk: str) -> str:
     """The scope's counted orders (cancelled ones never count) with their code and ``kind``,
     kept for the orders frame and the line aggregates, so orders are joined to links once."""
     status = "lower(COALESCE(o.status, ''))"
@@ -187,7 +191,7 @@ def _orders_table(d: _Dialect, links_first: bool) -> str:
         f"o.source_id, o.branch, {d.epoch.format('o.placed_at')} AS placed, "
         f"{_offset_minutes('o.placed_at_offset')} AS offset_min, o.currency, "
         f"COALESCE({d.money.format('o.total')}, 0) AS total "
-        f"FROM {_join('orders o', on, links_first)} "
+        f"FROM {_join('orders o', on, walk)} "
         f"WHERE NOT o.deleted AND {status} NOT IN {_CANCELLED}"
     )
 
@@ -223,7 +227,7 @@ def _product_counts(d: _Dialect) -> str:
     )
 
 
-def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, str]]]:
+def _queries(d: _Dialect, walk: str) -> dict[str, tuple[str, dict[str, str]]]:
     """Per frame: the SQL and its column dtypes (pandas names)."""
     customer_key = "k.source = {0}.source AND k.source_id = {0}.customer_source_id"
     return {
@@ -235,7 +239,7 @@ def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, s
             f"{_json(d, 'c.consents', 'sms.at')} AS sms_at, "
             f"CAST(c.attributes AS TEXT) AS attributes, "
             f"COALESCE({d.epoch.format('c.updated_at')}, 0) AS updated, c.id AS row_id "
-            f"FROM trait_links k {'CROSS ' if links_first else ''}JOIN source_customers c "
+            f"FROM trait_links k {'CROSS ' if walk == 'links' else ''}JOIN source_customers c "
             "ON c.source = k.source AND c.source_id = k.source_id WHERE NOT c.deleted",
             {"code": "int64", "birth_year": "Int64", "birth_month": "Int64",
              "birth_day": "Int64", "email_granted": "object", "email_at": "object",
@@ -269,7 +273,7 @@ def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, s
             "SELECT k.code, i.source, i.source_id, i.currency, "
             f"{d.money.format('i.amount')} AS amount, {d.money.format('i.balance')} AS balance, "
             f"{d.date_days.format('i.due_date')} AS due_day "
-            f"FROM {_join('invoices i', customer_key.format('i'), links_first)} "
+            f"FROM {_join('invoices i', customer_key.format('i'), walk)} "
             f"WHERE NOT i.deleted AND lower(COALESCE(i.status, '')) NOT IN {_VOID_INVOICE}",
             {"code": "int64", "source": "object", "source_id": "object", "currency": "object",
              "amount": "float64", "balance": "float64", "due_day": "Int64"},
@@ -289,7 +293,7 @@ def _queries(d: _Dialect, links_first: bool) -> dict[str, tuple[str, dict[str, s
         ),
         "events": (
             f"SELECT k.code, lower(e.kind) AS kind, {d.epoch.format('e.occurred_at')} AS at "
-            f"FROM {_join('events e', customer_key.format('e'), links_first)} "
+            f"FROM {_join('events e', customer_key.format('e'), walk)} "
             "WHERE NOT e.deleted AND lower(e.kind) IN "
             "('opened', 'clicked', 'unsubscribed', 'subscribed')",
             {"code": "int64", "kind": "object", "at": "Int64"},
@@ -367,7 +371,10 @@ def _read_caches(conn: Connection) -> Iterator[None]:
 def load_frames(conn: Connection, master_ids: list[str], *, few: bool = False) -> Frames:
     """Read every input of the scope prepared by ``prepare_scope`` (``few``: a small scope)."""
     dialect = _POSTGRES if conn.dialect.name == "postgresql" else _SQLITE
-    links_first = few and dialect is _SQLITE
+    # SQLite, a large scope: orders are scanned in storage order, not found customer by
+    # customer, so their lines are then probed in about the order they were written (lower
+    # half of 1 M masters: orders 37 -> 20 s, their lines 66 -> 13 s).
+    walk = "planner" if dialect is _POSTGRES else ("links" if few else "table")
     temp = "temp." if dialect is _SQLITE else ""
     tables = (f"{temp}trait_orders", f"{temp}trait_lines")
     if dialect is _POSTGRES:
@@ -382,13 +389,13 @@ def load_frames(conn: Connection, master_ids: list[str], *, few: bool = False) -
     with _read_caches(conn):
         for table in tables:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        conn.exec_driver_sql(_orders_table(dialect, links_first))
+        conn.exec_driver_sql(_orders_table(dialect, walk))
         if dialect is _POSTGRES:
             conn.exec_driver_sql("ANALYZE trait_orders")  # before its lines are joined to it
         conn.exec_driver_sql(_lines_table(dialect))
         if dialect is _POSTGRES:
             conn.exec_driver_sql("ANALYZE trait_lines")
-        queries = _queries(dialect, links_first)
+        queries = _queries(dialect, walk)
         frames = {name: _read(conn, sql, dtypes) for name, (sql, dtypes) in queries.items()}
         for table in tables:
             conn.exec_driver_sql(f"DROP TABLE {table}")
