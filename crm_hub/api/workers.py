@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from typing import Any
@@ -170,7 +171,7 @@ def _hand_out(waiting: deque[socket.socket], workers: list[_Worker]) -> None:
         worker.sent += 1
 
 
-def _replace_dead(workers: list[_Worker], start: Any) -> None:
+def _replace_dead(workers: list[_Worker], start: Callable[[], _Worker]) -> None:
     for index, worker in enumerate(workers):
         process = worker.process
         if process.is_alive():
