@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -220,6 +221,72 @@ def test_sqlite_audit_batches_never_checkpoint_in_a_request(
     assert own.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
     assert len(checkpoints) == 2  # after batches 3 and 6, beside the requests
     assert _wal_frames_left(store) == 0  # and they copied what the WAL held
+    store.dispose()
+
+
+def _audit_reads(store: Store, *master_ids: str) -> None:
+    principal = Principal("tok", "till", "staff", "north")
+    for master_id in master_ids:
+        _insert(store, audit_rows(principal, action="read", path="/customers/x", status=200,
+                                  master_ids=[master_id]))  # fmt: skip
+
+
+def _reader_behind(store: Store) -> Any:
+    """A connection in a read transaction that sees the WAL as it is now (an older snapshot
+    once more is committed)."""
+    reader: Any = sqlite3.connect(store.engine.url.database, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM audit_log").fetchone()
+    return reader
+
+
+def test_a_checkpoint_starts_a_large_wal_over_once_older_readers_leave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commits beside a reader of older frames: a passive checkpoint cannot catch up, so SQLite
+    # never reuses the WAL from its start and, under steady audit writes, the file grew without end.
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    wal = tmp_path / "audit.db-wal"
+    monkeypatch.setattr(audit, "WAL_RESET_FRAMES", 1)
+    _audit_reads(store, "m_0")
+    reader = _reader_behind(store)
+    _audit_reads(store, "m_1", "m_2")
+    threading.Timer(0.05, reader.close).start()  # leaves within the reset's wait
+    audit._checkpoint(store)
+    assert wal.stat().st_size == 0
+    _audit_reads(store, "m_3")
+    assert _stored_master_ids(store) == ["m_0", "m_1", "m_2", "m_3"]
+    store.dispose()
+
+
+def test_a_wal_reset_gives_up_on_a_long_reader_and_holds_commits_only_briefly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    wal = tmp_path / "audit.db-wal"
+    monkeypatch.setattr(audit, "WAL_RESET_FRAMES", 1)
+    monkeypatch.setattr(audit, "RESET_WAIT_MS", 50)
+    _audit_reads(store, "m_0")
+    reader = _reader_behind(store)
+    _audit_reads(store, "m_1")
+    size = wal.stat().st_size
+    started = time.monotonic()
+    audit._checkpoint(store)  # the reader stays: no reset, nothing raised
+    assert time.monotonic() - started < 5
+    assert wal.stat().st_size == size
+    _audit_reads(store, "m_2")  # the connection's own lock wait is back
+    reader.close()
+    assert _stored_master_ids(store) == ["m_0", "m_1", "m_2"]
+    store.dispose()
+
+
+def test_a_small_wal_is_checkpointed_without_waiting_or_truncating(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    wal = tmp_path / "audit.db-wal"
+    _audit_reads(store, "m_0", "m_1")
+    size = wal.stat().st_size
+    audit._checkpoint(store)
+    assert wal.stat().st_size == size > 0 and _wal_frames_left(store) == 0
     store.dispose()
 
 
