@@ -456,7 +456,9 @@ def _ambiguous_household(p: _Pair) -> bool:
     elif contact == 3:
         household = p.either(p.batch.address)
     else:
-        household = contact in (1, 2) and p.either(p.batch.surname_postcode)
+        # without a given name, surname and postcode cannot tell the member either
+        nameless = lv["first_name"] < 0
+        household = contact in (1, 2) and (p.either(p.batch.surname_postcode) or nameless)
     vetoed = lv["first_name"] <= 2 and lv["email"] != 1 and lv["birth_date"] < 2 and household
     if vetoed and lv["first_name"] == 2:
         a, b = p.given

@@ -62,9 +62,15 @@ FILL_GROUPS = (
 """What is filled, group by group."""
 
 
-def _donors(labels: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Per cluster label, the record holding its most common key value (``-1``: none)."""
-    present = np.flatnonzero(key >= 0)
+def _donors(labels: np.ndarray, key: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """Per cluster label, the record holding its most common key value (``-1``: none).
+
+    ``clusters``: when given, a mask over labels; only those clusters get a donor.
+    """
+    held = key >= 0
+    if clusters is not None:
+        held &= clusters[labels]
+    present = np.flatnonzero(held)
     donors = np.full(int(labels.max(initial=-1)) + 1, -1, dtype=np.int64)
     if not len(present):
         return donors
@@ -76,7 +82,9 @@ def _donors(labels: np.ndarray, key: np.ndarray) -> np.ndarray:
     return donors
 
 
-def counted_by_cluster(prepared: Prepared, labels: np.ndarray) -> Prepared:
+def counted_by_cluster(
+    prepared: Prepared, labels: np.ndarray, *, namesakes: bool = True
+) -> Prepared:
     """Return a shallow copy of the records whose term frequencies count clusters, not records.
 
     A value held by one person's five records is not common; counted per record it looks
@@ -86,6 +94,9 @@ def counted_by_cluster(prepared: Prepared, labels: np.ndarray) -> Prepared:
     Args:
         prepared: the records.
         labels: cluster label per record (canonical order, non-negative).
+        namesakes: also count, per record, the other clusters holding its full name (the
+            ``cluster``, ``namesakes`` and ``namesakes_expected`` counts that weaken a
+            full-name agreement); off, ``counts`` are the records' own.
     """
     counted = copy.copy(prepared)
     counted.tf = dict(prepared.tf)
@@ -98,7 +109,8 @@ def counted_by_cluster(prepared: Prepared, labels: np.ndarray) -> Prepared:
         counted.tf["first"], counted.tf["last"] = either_field_name_frequencies(
             prepared.first, prepared.last, counted.tf["first"], counted.tf["last"]
         )
-        counted.counts = {**prepared.counts, **_namesakes(counted, labels)}
+        if namesakes:
+            counted.counts = {**prepared.counts, **_namesakes(counted, labels)}
     return counted
 
 
@@ -126,7 +138,11 @@ def _namesakes(counted: Prepared, labels: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def fill_from_clusters(
-    prepared: Prepared, labels: np.ndarray, groups: tuple[FillGroup, ...] = FILL_GROUPS
+    prepared: Prepared,
+    labels: np.ndarray,
+    groups: tuple[FillGroup, ...] = FILL_GROUPS,
+    *,
+    needed: np.ndarray | None = None,
 ) -> Prepared:
     """Return a copy of the records with missing fields filled from their clusters.
 
@@ -134,45 +150,65 @@ def fill_from_clusters(
         prepared: the records.
         labels: cluster label per record (canonical order, non-negative).
         groups: which field groups to fill (default: all).
+        needed: canonical indices of the records to fill (default: all); the others keep
+            their gaps. A few thousand pairs to compare again need no donor search over
+            every cluster of a million records.
 
     Returns:
         A new `Prepared`; arrays not filled are shared with ``prepared``.
     """
-    filled = counted_by_cluster(prepared, labels)
+    # The namesake counts would be dropped below: the fill compares records, not clusters.
+    filled = counted_by_cluster(prepared, labels, namesakes=False)
     filled.counts = dict(prepared.counts)
     filled.shared = dict(prepared.shared)
     labels = labels.astype(np.int64)
+    targets = np.arange(prepared.n) if needed is None else np.unique(needed)
+    clusters = None
+    if needed is not None:
+        clusters = np.zeros(int(labels.max(initial=-1)) + 1, dtype=bool)
+        clusters[labels[targets]] = True
     for group in groups:
         key = getattr(prepared, group.key).astype(np.int64)
-        if group.missing is None:
-            lacking = key < 0
-        else:
-            lacking = getattr(prepared, group.missing) <= 0 if group.missing == "dob_month" else (
-                getattr(prepared, group.missing) < 0
-            )  # fmt: skip
-        if group.key == "postcode_code":
-            lacking &= (prepared.address_code < 0) & (prepared.city_code < 0)
-        donors = _donors(labels, key)
-        source = donors[labels]
-        take = np.flatnonzero(lacking & (source >= 0))
-        if not len(take):
-            continue
-        for name in group.fields:
-            array = getattr(prepared, name).copy()
-            array[take] = array[source[take]]
-            setattr(filled, name, array)
-        for name in group.per_record:
-            for table in (filled.tf, filled.counts):
-                if name in table:
-                    array = table[name].copy()
-                    array[take] = array[source[take]]
-                    table[name] = array
-        if group.key == "phone_code":
-            _copy_shared(filled, "phone", take, source)
-        if group.key == "postcode_code":
-            _copy_shared(filled, "address", take, source)
-            _copy_shared(filled, "surname_postcode", take, source)
+        source = np.full(prepared.n, -1, dtype=np.int64)  # donor per record
+        source[targets] = _donors(labels, key, clusters)[labels[targets]]
+        take = targets[_lacking(prepared, group, targets) & (source[targets] >= 0)]
+        if len(take):
+            _fill_group(filled, prepared, group, take, source)
     return filled
+
+
+def _lacking(prepared: Prepared, group: FillGroup, targets: np.ndarray) -> np.ndarray:
+    """Which of the ``targets`` records lack the group's fields."""
+    if group.missing is None:
+        lacking: np.ndarray = getattr(prepared, group.key)[targets] < 0
+    elif group.missing == "dob_month":
+        lacking = getattr(prepared, group.missing)[targets] <= 0
+    else:
+        lacking = getattr(prepared, group.missing)[targets] < 0
+    if group.key == "postcode_code":
+        lacking &= (prepared.address_code[targets] < 0) & (prepared.city_code[targets] < 0)
+    return lacking
+
+
+def _fill_group(
+    filled: Prepared, prepared: Prepared, group: FillGroup, take: np.ndarray, source: np.ndarray
+) -> None:
+    """Copy the group's fields into records ``take`` from their donors ``source[take]``."""
+    for name in group.fields:
+        array = getattr(prepared, name).copy()
+        array[take] = array[source[take]]
+        setattr(filled, name, array)
+    for name in group.per_record:
+        for table in (filled.tf, filled.counts):
+            if name in table:
+                array = table[name].copy()
+                array[take] = array[source[take]]
+                table[name] = array
+    if group.key == "phone_code":
+        _copy_shared(filled, "phone", take, source)
+    if group.key == "postcode_code":
+        _copy_shared(filled, "address", take, source)
+        _copy_shared(filled, "surname_postcode", take, source)
 
 
 def _copy_shared(filled: Prepared, name: str, take: np.ndarray, source: np.ndarray) -> None:

@@ -179,8 +179,8 @@ def _profile_links(
     )
     if not len(todo):
         return todo
-    keep = _accepted_with_profiles(prepared, candidates, todo, model, labels, names, rule_names,
-                                   veto_names, settings, use_tf=use_tf)  # fmt: skip
+    keep, _ = _accepted_with_profiles(prepared, candidates, todo, model, labels, names,
+                                      rule_names, veto_names, settings, use_tf=use_tf)  # fmt: skip
     result: np.ndarray = todo[keep]
     return result
 
@@ -199,11 +199,13 @@ def _accepted_with_profiles(
     use_tf: bool,
     groups: tuple[FillGroup, ...] = FILL_GROUPS,
     cache: dict[str, object] | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Score the candidate pairs ``todo`` again with each record's gaps (of ``groups``) filled
     from its cluster (``labels``); return which a rule or the threshold accepts and no veto
-    blocks. ``cache``: per-value results still valid for the filled records."""
-    filled = fill_from_clusters(prepared, labels, groups)
+    blocks, and the filled pairs' levels. ``cache``: per-value results still valid for the
+    filled records."""
+    needed = np.concatenate([candidates.left[todo], candidates.right[todo]])
+    filled = fill_from_clusters(prepared, labels, groups, needed=needed)
     ctx = PairContext(filled, candidates.left[todo], candidates.right[todo], settings,
                       dict(cache or {}))  # fmt: skip
     levels = compute_levels(ctx, names)
@@ -213,7 +215,7 @@ def _accepted_with_profiles(
     fired = rules.apply(level_map, rule_names, ctx, vetoes=False)
     again = rules.apply(level_map, veto_names, ctx, vetoes=True)
     keep: np.ndarray = ((fired >= 0) | (prob >= settings.threshold)) & (again < 0)
-    return keep
+    return keep, levels
 
 
 _CONTACT_FIELDS = ("email", "contact", "birth_date")
@@ -228,6 +230,15 @@ def _name_only(levels: np.ndarray, names: Sequence[str]) -> np.ndarray:
     for name in _CONTACT_FIELDS:
         result &= levels[:, list(names).index(name)] <= 0
     return result
+
+
+def _gained_contact(before: np.ndarray, after: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Pairs that compare some contact field after the fill that they could not before."""
+    gained = np.zeros(len(before), dtype=bool)
+    for name in _CONTACT_FIELDS:
+        column = list(names).index(name)
+        gained |= (before[:, column] < 0) & (after[:, column] >= 0)
+    return gained
 
 
 def resolve(
@@ -353,13 +364,16 @@ def resolve(
             # Names are not filled, so everything cached per name value still holds.
             names_cache = {k: v for k, v in ctx.cache.items()
                            if k != "names" and not k.startswith("vocab:address")}  # fmt: skip
-            keep = _accepted_with_profiles(prepared, candidates, weak, model, strong, names,
-                                           rule_names, veto_names, settings,
-                                           use_tf=tf is not None, groups=_CONTACT_GROUPS,
-                                           cache=names_cache)  # fmt: skip
+            keep, filled = _accepted_with_profiles(prepared, candidates, weak, model, strong,
+                                                   names, rule_names, veto_names, settings,
+                                                   use_tf=tf is not None, groups=_CONTACT_GROUPS,
+                                                   cache=names_cache)  # fmt: skip
+            # Only what the clusters add can tell namesakes apart: a link refused on the same
+            # evidence as before (a threshold moved by the fill's term frequencies) stays.
+            drop = weak[~keep & _gained_contact(levels[weak], filled, names)]
             wanted, accepted = wanted.copy(), accepted.copy()
-            wanted[weak[~keep]] = accepted[weak[~keep]] = False
-            stats.name_only_dropped = int((~keep).sum())
+            wanted[drop] = accepted[drop] = False
+            stats.name_only_dropped = len(drop)
             chosen = np.flatnonzero(accepted)
             clusters = cluster_links(chosen, prob[chosen] + (fired[chosen] >= 0))
     step("profiles")

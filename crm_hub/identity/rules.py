@@ -234,8 +234,9 @@ def _different_birth_date(levels: LevelMap, ctx: PairContext) -> np.ndarray:
 
 @register_veto(
     "ambiguous_household",
-    "only surname and a contact point several people share agree, and no given name tells "
-    "which member the record is",
+    "only surname and a contact point several people share agree (or, for a record without "
+    "a given name, only surname and postcode), and no given name tells which member the "
+    "record is",
     requires=("first_name", "email", "birth_date", "contact"),
 )
 def _ambiguous_household(levels: LevelMap, ctx: PairContext) -> np.ndarray:
@@ -251,7 +252,9 @@ def _ambiguous_household(levels: LevelMap, ctx: PairContext) -> np.ndarray:
     household[contact >= 4] = either("phone")[contact >= 4]
     household[contact == 3] = either("address")[contact == 3]
     near = (contact == 1) | (contact == 2)
-    household[near] = either("surname_postcode")[near]
+    # A record without a given name, near the other only by surname and postcode, cannot say
+    # which member it is even where one member alone gives a name there.
+    household[near] = either("surname_postcode")[near] | (levels["first_name"][near] < 0)
     result: np.ndarray = (
         (levels["first_name"] <= 2)
         & (levels["email"] != 1)

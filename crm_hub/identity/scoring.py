@@ -266,15 +266,29 @@ def train(
         log.debug("em session", extra={"session": session.name, "pairs": int(mask.sum())})
     final_m = [x if x is not None else _prior_m(names, c) for c, x in enumerate(m)]
     model = FellegiSunter(tuple(names), final_m, u, [x.copy() for x in u], 0.5, iterations)
-    model.prior = _global_prior(model, levels, n_records, tf_weights)
-    _refine_m(model, levels, tf_weights, lone)
-    model.prior = _global_prior(model, levels, n_records, tf_weights)
+    evidence = _evidence(model, levels, tf_weights)
+    model.prior = _global_prior(model, evidence, n_records)
+    if _refine_m(model, levels, evidence, lone):
+        evidence = _evidence(model, levels, tf_weights)
+    model.prior = _global_prior(model, evidence, n_records)
     return model
 
 
+def _evidence(
+    model: FellegiSunter, levels: np.ndarray, tf_weights: np.ndarray | None
+) -> np.ndarray:
+    """Per pair, its level weights and term-frequency adjustment (log2), the prior left out."""
+    evidence = np.zeros(len(levels))
+    for c, table in enumerate(model.weights()):
+        evidence += _level_weights(table, levels[:, c])
+    if tf_weights is not None:
+        evidence += tf_weights
+    return evidence
+
+
 def _refine_m(
-    model: FellegiSunter, levels: np.ndarray, tf_weights: np.ndarray | None, which: list[int]
-) -> None:
+    model: FellegiSunter, levels: np.ndarray, evidence: np.ndarray, which: list[int]
+) -> bool:
     """Re-estimate m of comparisons learnt alone from all candidates, leave-one-out.
 
     A training session frees few comparisons (often one, where its filter fixes the rest), and
@@ -282,44 +296,64 @@ def _refine_m(
     corrupted birth dates of true duplicates all look like other people. Here each
     comparison's m is the level distribution over all candidate pairs, each pair weighted by
     its match probability from every *other* comparison (leave-one-out), which identifies it.
+    ``evidence`` is `_evidence` of the model as it stands. Returns whether any m changed.
     """
     weights = model.weights()
-    evidence = np.full(len(levels), np.log2(model.prior / (1 - model.prior)))
-    contribution = np.zeros(levels.shape, dtype=np.float64)
-    for c, table in enumerate(weights):
-        contribution[:, c] = _level_weights(table, levels[:, c])
-    evidence += contribution.sum(axis=1)
-    if tf_weights is not None:
-        evidence += tf_weights
+    log_odds = np.log2(model.prior / (1 - model.prior))
+    changed = False
     for c in which:
         column = levels[:, c]
-        valid = column >= 0
-        if valid.sum() < _MIN_SESSION_PAIRS:
+        valid = np.flatnonzero(column >= 0)
+        if len(valid) < _MIN_SESSION_PAIRS:
             continue
-        others = evidence[valid] - contribution[valid, c]
+        present = column[valid]
+        # Its own weight taken out of the pair's evidence: the other comparisons' say.
+        others = evidence[valid] - weights[c][present]
+        others += log_odds
         posterior = 1.0 / (1.0 + np.exp2(-np.clip(others, -60, 60)))
-        n_levels = len(model.m[c])
-        counts = np.bincount(column[valid], posterior, n_levels)
+        counts = np.bincount(present, posterior, len(model.m[c]))
         if counts.sum() < _MIN_SESSION_PAIRS:
             continue
         typical = _prior_m(model.names, c)
         model.m[c] = (counts + _M_PSEUDO_PAIRS * typical) / (counts.sum() + _M_PSEUDO_PAIRS)
+        changed = True
+    return changed
 
 
-def _global_prior(
-    model: FellegiSunter, levels: np.ndarray, n_records: int, tf_weights: np.ndarray | None
-) -> float:
-    """Fixed point of the prior over all record pairs (pairs outside the candidates ~ 0)."""
+_PRIOR_BLOCK = 1 << 16
+"""Pairs per block of the prior's fixed point: a block's temporaries stay in cache."""
+
+
+def _expected_matches(log_odds: float, evidence: np.ndarray) -> float:
+    """Sum of the pairs' match probabilities at prior log-odds ``log_odds``.
+
+    Block by block, in place: over millions of pairs, full-length temporaries cost more in
+    memory traffic than the arithmetic.
+    """
+    total = 0.0
+    buffer = np.empty(min(len(evidence), _PRIOR_BLOCK))
+    for start in range(0, len(evidence), _PRIOR_BLOCK):
+        block = evidence[start : start + _PRIOR_BLOCK]
+        odds = buffer[: len(block)]
+        np.add(block, log_odds, out=odds)
+        np.clip(odds, -60, 60, out=odds)
+        np.negative(odds, out=odds)
+        np.exp2(odds, out=odds)
+        odds += 1.0
+        np.divide(1.0, odds, out=odds)
+        total += float(odds.sum())
+    return total
+
+
+def _global_prior(model: FellegiSunter, evidence: np.ndarray, n_records: int) -> float:
+    """Fixed point of the prior over all record pairs (pairs outside the candidates ~ 0).
+
+    ``evidence``: `_evidence` of the candidate pairs.
+    """
     total_pairs = max(n_records * (n_records - 1) / 2, 1.0)
-    evidence = np.zeros(len(levels))
-    for c, table in enumerate(model.weights()):
-        evidence += _level_weights(table, levels[:, c])
-    if tf_weights is not None:
-        evidence += tf_weights
     prior = min(max(n_records, 1) / total_pairs, 0.5)
     for _ in range(50):
-        odds = np.log2(prior / (1 - prior)) + evidence
-        expected = float((1.0 / (1.0 + np.exp2(-np.clip(odds, -60, 60)))).sum())
+        expected = _expected_matches(float(np.log2(prior / (1 - prior))), evidence)
         new_prior = min(max(expected / total_pairs, 1e-12), 0.5)
         if abs(np.log(new_prior / prior)) < 1e-4:
             prior = new_prior

@@ -36,9 +36,10 @@ class MatchSettings:
             own values look common); only when the model is trained in the run.
         name_only_check: score links made on names alone (no e-mail, phone, address or
             birthday agrees) again with each side's missing fields filled from its cluster
-            without those links, and drop those no longer accepted (namesakes); off by
-            default: +0.005 F1 at 1 M synthetic records (precision 0.985 -> 0.994) for ~5 s
-            more, which breaks the 60 s budget there.
+            without those links, and drop those that the filled fields now compare (an
+            e-mail, contact or birth date missing before) and that are no longer accepted
+            (namesakes); on by default: +0.005 F1 at 1 M synthetic records (precision
+            0.980 -> 0.994) for a few seconds.
     """
 
     default_region: str = "GB"
@@ -58,4 +59,4 @@ class MatchSettings:
     workers: int = -1
     profile_pass: bool = False
     cluster_tf: bool = True
-    name_only_check: bool = False
+    name_only_check: bool = True

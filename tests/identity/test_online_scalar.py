@@ -222,3 +222,26 @@ def test_a_given_name_one_keystroke_off_at_a_household_phone_is_not_vetoed() -> 
                    for c in scored)  # fmt: skip
 
     assert not vetoed(slip, "m_1") and vetoed(other, "m_2")
+
+
+def test_a_record_without_given_name_is_not_guessed_at_a_one_name_household() -> None:
+    """Only Chidi is named at the postcode, so nothing flags it; a nameless record near by
+    surname and postcode still cannot say it is Chidi, online as in batch; at his phone it can."""
+    rng = random.Random(9)
+    base = _row(rng, 0)._replace(first_name="Chidi", last_name="Okafor", full_name=None,
+                                 phone="020 7946 0018", email=None, address_line1="12 High Street",
+                                 postcode="SW1A 1AA", city=None, birth_year=1975, birth_month=4,
+                                 birth_day=2)  # fmt: skip
+    rows = [base, base._replace(source_id="r1", master_id="m_0")]
+    near = {"last_name": "Okafor", "postcode": "SW1A1AA"}
+    at_phone = {"last_name": "Okafor", "phone": "+44 20 7946 0018"}
+    for record in (near, at_phone):
+        for model in MODELS.values():
+            _compare(record, rows, model)
+
+    def decisions(record: dict[str, Any]) -> set[str]:
+        scored = score_record(MODELS["vetoes_on"], record, _dicts(rows), MatchSettings())
+        return {c.decision for c in scored}
+
+    assert decisions(near) == {"veto:ambiguous_household"}
+    assert "veto:ambiguous_household" not in decisions(at_phone)

@@ -79,6 +79,30 @@ def test_record_without_given_name_at_a_shared_address_is_not_guessed(run: Run) 
     assert not same_person(result, ("acct", "x"), ("pos", "2"))
 
 
+def test_record_without_given_name_at_a_one_name_household_is_not_guessed(run: Run) -> None:
+    # Only Chidi's records give a name at this postcode, so nothing flags a household; a record
+    # without a given name, near by surname and postcode only, cannot say it is Chidi.
+    rows = [
+        person("pos", "1", first_name="Chidi", birth_date="1975-04-02", **HOUSEHOLD),
+        person("forms", "2", first_name="Chidi", birth_date="1975-04-02", **HOUSEHOLD),
+        person("acct", "x", last_name="Okafor", postcode="SW1A1AA"),
+    ]
+    result = run(rows)
+    assert same_person(result, ("pos", "1"), ("forms", "2"))
+    assert not same_person(result, ("acct", "x"), ("pos", "1"))
+    # The veto is what keeps it apart: surname and postcode would link it.
+    unguarded = run(rows, settings=MatchSettings(vetoes=()))
+    assert same_person(unguarded, ("acct", "x"), ("pos", "1"))
+
+
+def test_record_without_given_name_links_on_its_own_mailbox(run: Run) -> None:
+    rows = [
+        person("pos", "1", first_name="Chidi", email="chidi.okafor@gmail.com", **HOUSEHOLD),
+        person("news", "x", email="chidi.okafor@gmail.com", **HOUSEHOLD),
+    ]
+    assert same_person(run(rows), ("pos", "1"), ("news", "x"))
+
+
 @pytest.mark.parametrize(
     ("short", "formal"),
     [("Bob", "Robert"), ("Liz", "Elizabeth"), ("Bill", "William"), ("Kate", "Katherine")],
@@ -411,3 +435,38 @@ def test_name_only_link_between_clusters_with_other_contacts_is_dropped(
     assert same_person(found, ("pos", "a1"), ("forms", "a2"))
     assert same_person(found, ("pos", "b1"), ("forms", "b2"))
     assert same_person(found, ("forms", "a2"), ("forms", "b2")) is not check
+
+
+def test_name_only_link_is_kept_when_the_clusters_add_nothing(run: Run) -> None:
+    # Zebedee Quartermaine's records form three groups (a phone, a mailbox, a birth date) that
+    # share only the name, and no group knows another's fields: nothing tells namesakes apart.
+    # Counted over the three clusters instead of one, the name looks commoner and scores lower;
+    # the same evidence refused is no reason to drop the links.
+    zeb = dict(first_name="Zebedee", last_name="Quartermaine")
+    rows = [
+        person("pos", "p1", phone="07911 123457", **zeb),
+        person("pos", "p2", phone="07911 123457", **zeb),
+        person("news", "e1", email="zq@fastmail.com", **zeb),
+        person("news", "e2", email="zq@fastmail.com", **zeb),
+        person("forms", "d1", birth_date="1980-03-04", **zeb),
+        person("forms", "d2", birth_date="1980-03-04", **zeb),
+    ]
+    given = ["Ann", "Bob", "Cleo", "Dan", "Eve", "Finn", "Gus", "Hal", "Ida", "Jon", "Kim", "Lou",
+             "Max", "Ned", "Ola", "Pat"]  # fmt: skip
+    family = ["Lee", "Patel", "Berg", "Rossi", "Mensah", "Okafor", "Novak", "Silva"]
+    for i, name in enumerate(given):
+        surname = family[i % len(family)]
+        mailbox = f"{name}.{surname}{i}@mail.com".lower()
+        rows += [person(source, f"f{i}", first_name=name, last_name=surname, email=mailbox)
+                 for source in ("pos", "news")]  # fmt: skip
+    # Linked on names (a low threshold, no check), the name counts as one person's.
+    links = run(rows, settings=MatchSettings(threshold=0.5, name_only_check=False)).links
+    name_only = (links["email"] < 0) & (links["contact"] < 0) & (links["birth_date"] < 0)
+    assert name_only.any()
+    # Just under that score, the check sees the same evidence refused, and keeps the links.
+    threshold = float(links.loc[name_only, "probability"].min()) - 1e-6
+    found = run(rows, settings=MatchSettings(threshold=threshold, name_only_check=True))
+    assert found.stats.name_only_dropped == 0
+    assert all(
+        same_person(found, ("pos", "p1"), other) for other in (("news", "e1"), ("forms", "d1"))
+    )
