@@ -240,17 +240,25 @@ def _reader_behind(store: Store) -> Any:
     return reader
 
 
-def test_a_checkpoint_starts_a_large_wal_over_once_older_readers_leave(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Commits beside a reader of older frames: a passive checkpoint cannot catch up, so SQLite
-    # never reuses the WAL from its start and, under steady audit writes, the file grew without end.
+def _wal_behind_a_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *later: str
+) -> tuple[Store, Path, Any]:
+    """A store whose WAL is due a reset, with commits (``later``) beside a reader of older
+    frames: a passive checkpoint cannot catch up with them."""
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
-    wal = tmp_path / "audit.db-wal"
     monkeypatch.setattr(audit, "WAL_RESET_FRAMES", 1)
     _audit_reads(store, "m_0")
     reader = _reader_behind(store)
-    _audit_reads(store, "m_1", "m_2")
+    _audit_reads(store, *later)
+    return store, tmp_path / "audit.db-wal", reader
+
+
+def test_a_checkpoint_starts_a_large_wal_over_once_older_readers_leave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the reset SQLite never reuses the WAL from its start, and under steady audit
+    # writes the file grew without end.
+    store, wal, reader = _wal_behind_a_reader(tmp_path, monkeypatch, "m_1", "m_2")
     threading.Timer(0.05, reader.close).start()  # leaves within the reset's wait
     audit._checkpoint(store)
     assert wal.stat().st_size == 0
@@ -262,13 +270,8 @@ def test_a_checkpoint_starts_a_large_wal_over_once_older_readers_leave(
 def test_a_wal_reset_gives_up_on_a_long_reader_and_holds_commits_only_briefly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
-    wal = tmp_path / "audit.db-wal"
-    monkeypatch.setattr(audit, "WAL_RESET_FRAMES", 1)
     monkeypatch.setattr(audit, "RESET_WAIT_MS", 50)
-    _audit_reads(store, "m_0")
-    reader = _reader_behind(store)
-    _audit_reads(store, "m_1")
+    store, wal, reader = _wal_behind_a_reader(tmp_path, monkeypatch, "m_1")
     size = wal.stat().st_size
     started = time.monotonic()
     audit._checkpoint(store)  # the reader stays: no reset, nothing raised
