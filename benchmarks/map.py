@@ -1,6 +1,7 @@
 """Map N raw customer records on SQLite and PostgreSQL; target >= 30,000 records/s.
 
 python benchmarks/map.py [--rows 1000000] [--skip-pg] [--pg postgresql://...] [--workers N]
+    [--digest]
 
 Raw records are landed directly (land_batch, the sync stage's write path) from
 benchmarks/gen_customers.py rows, then `map_source` runs on them with a mapping that uses the
@@ -10,11 +11,14 @@ changed must read nothing. Prints records/s per database, and one line per datab
     RESULT map <database> rows=<N> seconds=<s> rate=<records/s> workers=<N> rerun_read=<0>
         peak_mb=<the benchmark's own peak RSS> worker_peak_mb=<the largest map worker's>
         cpu_us=<CPU microseconds per record: this process and the map workers, not the server>
+        own_cpu_us=<this process's share of it: reading, writing (and SQLite's work)>
 
 (--workers 1 maps in the benchmark's own process; the default lets map_source decide.) On a
 machine shared with other work, cpu_us is steadier than rate: two cores reach 30,000 records/s
 when it is below about 66 (PostgreSQL's own work comes on top). Peak
 memory is the high-water mark so far: run --rows 100000 and 1000000 to see it stay flat.
+--digest also prints a hash of the mapped customers in (source, source_id) order, lineage
+times and run ids left out, to compare what two versions of the code wrote.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gen_customers import COLUMNS, rows  # noqa: E402
@@ -37,8 +42,10 @@ from gen_customers import COLUMNS, rows  # noqa: E402
 from crm_hub.config import load_config  # noqa: E402
 from crm_hub.mapping import map_source  # noqa: E402
 from crm_hub.store import open_store  # noqa: E402
+from crm_hub.store.engine import Store  # noqa: E402
 from crm_hub.store.raw import land_batch  # noqa: E402
 from crm_hub.store.runs import utcnow  # noqa: E402
+from crm_hub.store.schema import source_customers  # noqa: E402
 
 MAPPING = """\
 version: 1
@@ -87,7 +94,7 @@ def land(url: str, count: int) -> float:
     return time.perf_counter() - started
 
 
-def bench(label: str, url: str, count: int, work: Path, workers: int | None) -> None:
+def bench(label: str, url: str, count: int, work: Path, workers: int | None, digest: bool) -> None:
     (work / "mappings").mkdir(parents=True, exist_ok=True)
     (work / "mappings" / "bench.yaml").write_text(MAPPING)
     hub = work / "hub.yaml"
@@ -98,10 +105,12 @@ def bench(label: str, url: str, count: int, work: Path, workers: int | None) -> 
     landed = land(url, count)
     config = load_config(hub)
     store = open_store(config.store)
-    cpu_before = _cpu_seconds()
+    cpu_before, own_before = _cpu_seconds(), _cpu_seconds(_WHO[:1])
     first = map_source(store, config, "bench", batch_size=5_000, workers=workers)
-    cpu = _cpu_seconds() - cpu_before
+    cpu, own_cpu = _cpu_seconds() - cpu_before, _cpu_seconds(_WHO[:1]) - own_before
     again = map_source(store, config, "bench", workers=workers)
+    if digest:
+        print(f"DIGEST map {label} customers={_digest(store)}")
     store.dispose()
     rate = first.read / first.seconds if first.seconds else 0.0
     print(
@@ -113,13 +122,30 @@ def bench(label: str, url: str, count: int, work: Path, workers: int | None) -> 
     print(
         f"RESULT map {label} rows={first.read} seconds={first.seconds:.2f} rate={rate:.0f} "
         f"workers={workers or 'auto'} rerun_read={again.read} peak_mb={own} "
-        f"worker_peak_mb={workers_peak} cpu_us={cpu / max(first.read, 1) * 1e6:.1f}"
+        f"worker_peak_mb={workers_peak} cpu_us={cpu / max(first.read, 1) * 1e6:.1f} "
+        f"own_cpu_us={own_cpu / max(first.read, 1) * 1e6:.1f}"
     )
 
 
-def _cpu_seconds() -> float:
+def _digest(store: Store) -> str:
+    """sha256 of the mapped customers, in key order, without id, mapped_at and run_id."""
+    names = [c.name for c in source_customers.columns if c.name not in _UNCOMPARED]
+    query = select(*(source_customers.c[n] for n in names)).order_by(
+        source_customers.c.source, source_customers.c.source_id
+    )
+    found = hashlib.sha256()
+    with store.read() as conn:
+        for row in conn.execute(query.execution_options(yield_per=10_000)):
+            found.update(repr(tuple(row)).encode())
+    return found.hexdigest()
+
+
+_UNCOMPARED = frozenset({"id", "mapped_at", "run_id"})
+
+
+def _cpu_seconds(who: tuple[int, ...] | None = None) -> float:
     """CPU time of this process and its finished children (map workers), not the database's."""
-    return sum(usage.ru_utime + usage.ru_stime for usage in map(resource.getrusage, _WHO))
+    return sum(usage.ru_utime + usage.ru_stime for usage in map(resource.getrusage, who or _WHO))
 
 
 _WHO = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
@@ -133,10 +159,18 @@ def main() -> None:
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--workers", type=int, default=None, help="map processes (default: auto)")
+    parser.add_argument("--digest", action="store_true", help="print a hash of the customers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        bench("sqlite", f"sqlite:///{work / 'bench.db'}", args.rows, work / "sqlite", args.workers)
+        bench(
+            "sqlite",
+            f"sqlite:///{work / 'bench.db'}",
+            args.rows,
+            work / "sqlite",
+            args.workers,
+            args.digest,
+        )
         if not args.skip_pg:
             schema = f"bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(args.pg, autocommit=True) as conn:
@@ -144,7 +178,9 @@ def main() -> None:
             try:
                 url = args.pg.replace("postgresql://", "postgresql+psycopg://", 1)
                 options = f"?options=-csearch_path%3D{schema}"
-                bench("postgresql", url + options, args.rows, work / "pg", args.workers)
+                bench(
+                    "postgresql", url + options, args.rows, work / "pg", args.workers, args.digest
+                )
             finally:
                 with psycopg.connect(args.pg, autocommit=True) as conn:
                     conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

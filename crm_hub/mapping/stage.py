@@ -54,7 +54,7 @@ from crm_hub.store.engine import Store
 from crm_hub.store.leases import lease_holders
 from crm_hub.store.rejected import Rejection, count_open, resolve_rejections, save_rejections
 from crm_hub.store.runs import record_progress, utcnow
-from crm_hub.store.schema import rejected_records
+from crm_hub.store.schema import CANONICAL_TABLES, rejected_records
 from crm_hub.store.stage_run import run_stage
 
 __all__ = [
@@ -284,13 +284,30 @@ def _indexes_rebuilt(store: Store, tables: list[str]) -> Iterator[None]:
         return
     with store.begin() as conn:
         for table in tables:
-            drop_indexes(conn, table)
+            drop_indexes(conn, table, keep=_kept_in_bulk(table))
     log.info("bulk load: secondary indexes dropped until the end of the run", tables=tables)
     try:
         yield
     finally:
         with store.begin() as conn:
             restore_indexes(conn, tables)
+
+
+_KEPT_IN_BULK = frozenset({("raw_change_seq",), ("birth_month", "birth_day")})
+"""Index columns a bulk load keeps up to date as it writes: keys that arrive in order (a map
+reads raw records by change_seq) or take few values (366 birthdays) land where the last ones
+did, in pages already cached. Measured at 1 M customers on SQLite, kept against built at the
+end: raw_change_seq 0.17 s against 0.42 s, birthday 1.3 s against 1.5 s, and what is kept is
+done while the workers map (on the other core) instead of after them."""
+
+
+def _kept_in_bulk(table: str) -> list[str]:
+    """Names of ``table``'s indexes a bulk load does not drop (see ``_KEPT_IN_BULK``)."""
+    return [
+        str(index.name)
+        for index in CANONICAL_TABLES[table].indexes
+        if tuple(column.name for column in index.columns) in _KEPT_IN_BULK
+    ]
 
 
 def _restore_left_dropped(store: Store, name: str) -> None:

@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -59,6 +59,7 @@ from crm_hub.store.schema import (
     map_watermarks,
     order_lines,
     raw_records,
+    sqlite_json_text,
 )
 from crm_hub.store.upsert import upsert
 
@@ -163,12 +164,15 @@ def count_rows(conn: Connection, table: str, limit: int) -> int:
     return int(conn.execute(select(func.count()).select_from(rows)).scalar_one())
 
 
-def drop_indexes(conn: Connection, table: str) -> None:
+def drop_indexes(conn: Connection, table: str, *, keep: Iterable[str] = ()) -> None:
     """Drop the secondary indexes of canonical ``table`` (not its ``(source, source_id)`` key,
     which upserts need) before a bulk load: building an index once at the end costs a fraction
-    of keeping it up to date row by row. :func:`restore_indexes` builds them again."""
+    of keeping it up to date row by row. :func:`restore_indexes` builds them again. ``keep``:
+    names of indexes left in place."""
+    kept = set(keep)
     for index in CANONICAL_TABLES[table].indexes:
-        conn.execute(DropIndex(index, if_exists=True))
+        if index.name not in kept:
+            conn.execute(DropIndex(index, if_exists=True))
 
 
 def missing_indexes(conn: Connection, tables: Iterable[str] = CANONICAL_TABLES) -> list[str]:
@@ -537,7 +541,7 @@ def _binder(dialect: Dialect, kind: TypeEngine[Any]) -> Coder | None:
     if isinstance(kind, JsonDocument):
         if dialect.name == "postgresql":
             return _none_or(json_text)
-        return _none_or(partial(kind.process_bind_param, dialect=dialect))  # what Text binds
+        return _none_or(sqlite_json_text)  # what the type binds, without its dialect test
     process: Coder | None = kind.dialect_impl(dialect).bind_processor(dialect)
     return process
 

@@ -76,6 +76,7 @@ __all__ = [
     "segment_memberships",
     "segments",
     "source_customers",
+    "sqlite_json_text",
     "sync_state",
     "traits",
     "webhook_events",
@@ -128,10 +129,7 @@ class JsonDocument(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None or dialect.name == "postgresql":
             return value
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        except TypeError:  # an integer past 64 bits: orjson refuses it, and would read a float
-            return _WIDE + json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return sqlite_json_text(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if dialect.name == "postgresql":  # the driver already parsed it (a bare string too)
@@ -139,6 +137,16 @@ class JsonDocument(TypeDecorator[Any]):
         if isinstance(value, str) and value.startswith(_WIDE):
             return json.loads(value)
         return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def sqlite_json_text(value: Any) -> str:
+    """A JSON column's text on SQLite: sorted keys, by orjson; ``json.dumps`` behind
+    :data:`_WIDE` for what orjson refuses (an integer past 64 bits, which it would read back as
+    a float)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return _WIDE + json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 # Leads the JSON text json.dumps wrote (still JSON to SQLite's json_extract): read it back with
