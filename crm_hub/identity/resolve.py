@@ -222,23 +222,22 @@ _CONTACT_FIELDS = ("email", "contact", "birth_date")
 _CONTACT_GROUPS = tuple(g for g in FILL_GROUPS if g.key not in ("first_code", "last_code"))
 
 
+def _contact_columns(names: Sequence[str]) -> list[int]:
+    """Columns of the contact comparisons (e-mail, phone or address, birthday) in ``names``."""
+    return [list(names).index(name) for name in _CONTACT_FIELDS]
+
+
 def _name_only(levels: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Pairs whose names agree and nothing else does (no e-mail, phone, address or birthday)."""
     if not set(_CONTACT_FIELDS) <= set(names):
         return np.zeros(len(levels), dtype=bool)
-    result = np.ones(len(levels), dtype=bool)
-    for name in _CONTACT_FIELDS:
-        result &= levels[:, list(names).index(name)] <= 0
-    return result
+    return np.asarray((levels[:, _contact_columns(names)] <= 0).all(axis=1))
 
 
 def _gained_contact(before: np.ndarray, after: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Pairs that compare some contact field after the fill that they could not before."""
-    gained = np.zeros(len(before), dtype=bool)
-    for name in _CONTACT_FIELDS:
-        column = list(names).index(name)
-        gained |= (before[:, column] < 0) & (after[:, column] >= 0)
-    return gained
+    columns = _contact_columns(names)
+    return np.asarray(((before[:, columns] < 0) & (after[:, columns] >= 0)).any(axis=1))
 
 
 def resolve(
