@@ -21,7 +21,8 @@ JSON columns are bound as text by orjson on both dialects (on PostgreSQL in the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -214,7 +215,25 @@ def read_raw_batch(
     )
     if streams is not None:
         query = query.where(t.c.stream.in_(list(streams)))
-    return [RawItem(*row) for row in conn.execute(query)]
+    with _in_index_order(conn):
+        return [RawItem(*row) for row in conn.execute(query)]
+
+
+@contextmanager
+def _in_index_order(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the next raw records past a watermark are read by walking the
+    ``(source, change_seq, id)`` index, never sorted. Right after a large landing the table's
+    statistics are stale, and the planner fetched every record past the watermark and sorted
+    them on disk for each batch of a few thousand (mapping 300k records: 29 -> 13 us of the
+    server's CPU a record)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.exec_driver_sql("SET LOCAL enable_sort = off")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("RESET enable_sort")
 
 
 def read_raw_rows(conn: Connection, source: str, after: Watermark, limit: int) -> list[RawRow]:
@@ -233,8 +252,9 @@ def read_raw_rows(conn: Connection, source: str, after: Watermark, limit: int) -
     driver: Any = conn.connection.driver_connection
     cursor = driver.cursor()
     try:
-        cursor.execute(str(compiled), params)
-        rows: list[RawRow] = cursor.fetchall()
+        with _in_index_order(conn):
+            cursor.execute(str(compiled), params)
+            rows: list[RawRow] = cursor.fetchall()
     finally:
         cursor.close()
     return rows
