@@ -11,8 +11,13 @@ the distinct value pairs that differ, with rapidfuzz's batch ``cpdist`` on both 
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
 
+import numpy as np
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from crm_hub.identity.arrays import distinct_inverse
 from crm_hub.identity.context import (
     Comparison,
     Levels,
@@ -104,7 +109,8 @@ def birth_date(ctx: PairContext) -> Levels:
     Example pairs: ``1984-07-02``/``1984-07-02`` → exact; ``--07-02``/``1984-07-02`` → same
     birthday; ``1984-07-02``/``1984-02-07`` (day and month swapped) or ``1984-07-03`` → one
     typo, and so is a day apart (``1984-07-03``, also against ``--07-03``: dates entered
-    across midnight or time zones); ``1984-07-02``/``1990-01-15`` → different.
+    across midnight or time zones); so is an impossible date one slip from the other
+    (``1984-07-32``, else missing); ``1984-07-02``/``1990-01-15`` → different.
     """
     p = ctx.prepared
     ml, mr = p.dob_month[ctx.left], p.dob_month[ctx.right]
@@ -119,18 +125,36 @@ def birth_date(ctx: PairContext) -> Levels:
     level[present & ~full & same_md] = 2
     idx = np.flatnonzero(full & ~((yl == yr) & same_md))
     if len(idx):
-        cl, cr = p.dob_code[ctx.left[idx]], p.dob_code[ctx.right[idx]]
-        da, db = _digits(cl), _digits(cr)
-        differs = da != db
-        hamming = differs.sum(axis=1)
-        adjacent = (hamming == 2) & (differs[:, :-1] & differs[:, 1:]).any(axis=1)
-        swap_ok = adjacent & (np.sort(da, axis=1) == np.sort(db, axis=1)).all(axis=1)
+        slip = _digit_slip(p.dob_code[ctx.left[idx]], p.dob_code[ctx.right[idx]])
         dm_swap = (yl[idx] == yr[idx]) & (ml[idx] == dr[idx]) & (dl[idx] == mr[idx])
         one_day = (yl[idx] == yr[idx]) & next_day[idx]
-        level[idx[(hamming <= 1) | swap_ok | dm_swap | one_day]] = 1
+        level[idx[slip | dm_swap | one_day]] = 1
     level[full & (yl == yr) & same_md] = 3
     level[~present] = -1
+    level[_impossible_slips(ctx)] = 1
     return level
+
+
+def _digit_slip(codes_left: np.ndarray, codes_right: np.ndarray) -> np.ndarray:
+    """Whether ``YYYYMMDD`` codes differ in one digit or two neighbouring digits swapped."""
+    da, db = _digits(codes_left), _digits(codes_right)
+    differs = da != db
+    hamming = differs.sum(axis=1)
+    adjacent = (hamming == 2) & (differs[:, :-1] & differs[:, 1:]).any(axis=1)
+    swap_ok = adjacent & (np.sort(da, axis=1) == np.sort(db, axis=1)).all(axis=1)
+    result: np.ndarray = (hamming <= 1) | swap_ok
+    return result
+
+
+def _impossible_slips(ctx: PairContext) -> np.ndarray:
+    """Pairs where one side's impossible date (``1979-02-81``) is a slip of the other's date."""
+    p = ctx.prepared
+    full = (p.dob_year > 0) & (p.dob_month > 0)
+    hit = np.zeros(len(ctx), dtype=bool)
+    for one, other in ((ctx.left, ctx.right), (ctx.right, ctx.left)):
+        rows = np.flatnonzero((p.dob_impossible[one] >= 0) & full[other])
+        hit[rows[_digit_slip(p.dob_impossible[one[rows]], p.dob_code[other[rows]])]] = True
+    return hit
 
 
 # --- e-mail ----------------------------------------------------------------------------------
@@ -156,6 +180,77 @@ def email(ctx: PairContext) -> Levels:
 
 
 # --- contact: phone and address together -----------------------------------------------------
+
+
+def _distinct_pairs(
+    codes_left: np.ndarray, codes_right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct unordered pairs of codes, and each pair's index among them."""
+    low = np.minimum(codes_left, codes_right).astype(np.int64)
+    high = np.maximum(codes_left, codes_right).astype(np.int64)
+    width = np.int64(int(high.max(initial=0)) + 1)
+    found, inverse = distinct_inverse(low * width + high)
+    return found // width, found % width, inverse
+
+
+def _scores_by_value(
+    ctx: PairContext, rows: np.ndarray, field: str, scorer: Callable[..., float], cutoff: float
+) -> np.ndarray:
+    """``scorer`` of the pairs ``rows`` on a field of `Prepared` (its ``*_code`` too), each
+    distinct pair of values once, read from a record pair holding it."""
+    codes, values = getattr(ctx.prepared, f"{field}_code"), getattr(ctx.prepared, field)
+    left, right = ctx.left[rows], ctx.right[rows]
+    _, _, inverse = _distinct_pairs(codes[left], codes[right])
+    _, holder = np.unique(inverse, return_index=True)
+    scores = process.cpdist(values[left[holder]], values[right[holder]], scorer=scorer,
+                            score_cutoff=cutoff, workers=ctx.settings.workers)  # fmt: skip
+    result: np.ndarray = np.asarray(scores)[inverse]
+    return result
+
+
+def _slipped_town(ctx: PairContext, postcode: Levels, city: Levels) -> np.ndarray:
+    """Pairs whose towns are alike (JW ≥ 0.9) and whose postcodes, of one length, differ by one
+    character or two neighbours swapped."""
+    out = np.zeros(len(ctx), dtype=bool)
+    todo = np.flatnonzero((postcode == 0) & (city >= 0))
+    town = _scores_by_value(ctx, todo, "city", JaroWinkler.normalized_similarity, 0.0)
+    todo = todo[town.astype(np.float32) >= 0.9]
+    slips = _scores_by_value(ctx, todo, "postcode", OSA.distance, 1) <= 1
+    a, b = ctx.prepared.postcode[ctx.left[todo]], ctx.prepared.postcode[ctx.right[todo]]
+    same_length = np.fromiter(map(len, a), np.int64, len(a)) == np.fromiter(
+        map(len, b), np.int64, len(b)
+    )
+    out[todo[slips & same_length]] = True
+    return out
+
+
+def same_street(a: str, b: str) -> bool:
+    """Whether two address line keys name one street, in any order or with more on one side.
+
+    The words of one line (two at least, one of them a name of three letters or more) must
+    all be in the other: ``3 Concept, Bradfield St``/``3 Bradfield St, Concept`` (lines
+    swapped), ``60 Larkin Cl``/``60 Larkin Cl, Moline Village`` (a building only one gives),
+    ``Murray Cres``/``15 Murray Cres`` (the number left out). The level is that of lines
+    alike letter by letter, which ``12 High St``/``14 High St`` already reach.
+    """
+    short, long = sorted((a.split(), b.split()), key=len)
+    named = any(len(t) >= 3 and t.isalpha() for t in short)
+    return len(short) >= 2 and named and set(short) <= set(long)
+
+
+def _same_street_lines(ctx: PairContext, rows: np.ndarray) -> np.ndarray:
+    """`same_street` for the pairs ``rows``, each distinct pair of lines once."""
+    (codes,), strings = ctx.vocabulary("address", "address")
+    low, high, inverse = _distinct_pairs(codes[ctx.left[rows]], codes[ctx.right[rows]])
+    a, b = strings[low], strings[high]
+    # The token-set ratio is 100 exactly when one line's words are a subset of the other's.
+    ratio = np.asarray(process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=100,
+                                      workers=ctx.settings.workers))  # fmt: skip
+    found = np.zeros(len(low), dtype=bool)
+    for k in np.flatnonzero(ratio >= 100):
+        found[k] = same_street(a[k], b[k])
+    result: np.ndarray = found[inverse]
+    return result
 
 
 @register_comparison(
@@ -187,12 +282,15 @@ def contact(ctx: PairContext) -> Levels:
     level = np.zeros(len(ctx), dtype=np.int8)
     level[postcode == 1] = 1
     # A postcode typo (``4152``/``4153``) or a missing one in one town must not hide the same
-    # street address.
-    same_town = (postcode <= 0) & (city == 1)
+    # street address; nor must a slip in both postcode and town (``2121 White Patch``/
+    # ``2211 White Paltch``).
+    same_town = ((postcode <= 0) & (city == 1)) | _slipped_town(ctx, postcode, city)
     near = np.flatnonzero(((postcode == 1) | same_town) & ~same_address)
     if len(near):
         sim = ctx.similarity(line_codes[ctx.left[near]], line_codes[ctx.right[near]], strings)
         level[near[sim >= 0.9]] = 2
+        rest = near[sim < 0.9]  # both lines present, not alike letter by letter
+        level[rest[_same_street_lines(ctx, rest)]] = 2
     level[same_address] = 3
     level[phone == 1] = 4
     level[(phone == 1) & same_address] = 5

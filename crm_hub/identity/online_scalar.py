@@ -28,9 +28,9 @@ import numpy as np
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from crm_hub.identity import comparisons, rules
-from crm_hub.identity.comparisons import comparison
+from crm_hub.identity.comparisons import comparison, same_street
 from crm_hub.identity.name_agreement import keyboard_slip
-from crm_hub.identity.records import NICKNAME_SLOTS
+from crm_hub.identity.records import NICKNAME_SLOTS, impossible_date_digits
 from crm_hub.identity.scoring import FellegiSunter, probability
 from crm_hub.normalize import nickname_table
 from crm_hub.normalize.address import address_line_key, house_number, postcode_key
@@ -70,6 +70,7 @@ class Person:
     year: int
     month: int
     day: int
+    dob_impossible: int  # YYYYMMDD of a date-shaped value that is no date, else -1
     line: str | None  # address line key
     address: str | None  # line key | postcode (or town)
     number_postcode: str | None
@@ -145,6 +146,7 @@ def person(values: Mapping[str, Any], region: str) -> Person:
         year=(born.year or 0) if born else 0,
         month=born.month if born else 0,
         day=born.day if born else 0,
+        dob_impossible=-1 if born else impossible_date_digits(values.get("birth_date")),
         line=line,
         address=None if line is None or place is None else f"{line}|{place}",
         number_postcode=None if number is None or postcode is None else f"{number}|{postcode}",
@@ -338,9 +340,27 @@ def _digits(code: int) -> list[int]:
     return [(code // 10**power) % 10 for power in range(7, -1, -1)]
 
 
+def _digit_slip(a: int, b: int) -> bool:
+    """One digit differs, or two neighbouring digits are swapped (``YYYYMMDD`` codes)."""
+    da, db = _digits(a), _digits(b)
+    differs = [x != y for x, y in zip(da, db, strict=True)]
+    hamming = sum(differs)
+    adjacent = hamming == 2 and any(x and y for x, y in zip(differs, differs[1:], strict=False))
+    return hamming <= 1 or (adjacent and sorted(da) == sorted(db))
+
+
+def _impossible_slip(q: Person, c: Person) -> bool:
+    """One side's impossible date is a slip of the other's full date."""
+    return any(
+        one.dob_impossible >= 0 and other.dob_code >= 0 and other.year > 0
+        and _digit_slip(one.dob_impossible, other.dob_code)
+        for one, other in ((q, c), (c, q))
+    )  # fmt: skip
+
+
 def _birth_date(q: Person, c: Person) -> int:
     if not (q.month > 0 and c.month > 0):
-        return -1
+        return 1 if _impossible_slip(q, c) else -1
     full = q.year > 0 and c.year > 0
     same_md = q.month == c.month and q.day == c.day
     next_day = q.month == c.month and abs(q.day - c.day) == 1
@@ -349,13 +369,9 @@ def _birth_date(q: Person, c: Person) -> int:
     same_year = q.year == c.year
     if same_year and same_md:
         return 3
-    da, db = _digits(q.dob_code), _digits(c.dob_code)
-    differs = [x != y for x, y in zip(da, db, strict=True)]
-    hamming = sum(differs)
-    adjacent = hamming == 2 and any(x and y for x, y in zip(differs, differs[1:], strict=False))
-    swap_ok = adjacent and sorted(da) == sorted(db)
     dm_swap = same_year and q.month == c.day and q.day == c.month
-    return 1 if hamming <= 1 or swap_ok or dm_swap or (same_year and next_day) else 0
+    slip = _digit_slip(q.dob_code, c.dob_code)
+    return 1 if slip or dm_swap or (same_year and next_day) else 0
 
 
 def _contact(q: Person, c: Person) -> int:
@@ -376,10 +392,26 @@ def _contact(q: Person, c: Person) -> int:
     if same_address:
         return 3
     level = 1 if postcode == 1 else 0
-    same_town = postcode <= 0 and city == 1  # a postcode typo, or none, in one town
-    if (level or same_town) and _similarity(q.line, c.line) >= _F32(0.9):
+    # a postcode typo, or none, in one town; or a slip in both postcode and town
+    same_town = (postcode <= 0 and city == 1) or _slipped_town(q, c, postcode, city)
+    if (level or same_town) and _alike_lines(q.line, c.line):
         return 2
     return level
+
+
+def _alike_lines(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return False
+    return bool(_similarity(a, b) >= _F32(0.9)) or same_street(a, b)
+
+
+def _slipped_town(q: Person, c: Person, postcode: int, city: int) -> bool:
+    if postcode != 0 or city < 0:
+        return False
+    a, b = q.postcode, c.postcode
+    assert a is not None and b is not None  # postcode 0: both present
+    one_slip = len(a) == len(b) and OSA.distance(a, b) <= 1
+    return one_slip and bool(_similarity(q.city, c.city) >= _F32(0.9))
 
 
 def _levels(q: Person, c: Person, names: Sequence[str]) -> list[int]:

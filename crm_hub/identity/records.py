@@ -7,8 +7,10 @@ order; `Prepared.input_position` maps back.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import multiprocessing as mp
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +49,8 @@ INPUT_COLUMNS = (
     "birth_date", "address_line1", "address_line2", "city", "region", "postcode", "country",
 )  # fmt: skip
 """Columns `prepare` reads; others are ignored."""
+
+_DATE_DIGITS = re.compile(r"(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})")
 
 NICKNAME_SLOTS = 6
 """How many nickname groups a given name keeps: all of them in the shipped table (``rick`` is
@@ -230,11 +234,14 @@ class Prepared:
     dob_month: np.ndarray
     dob_day: np.ndarray
     dob_code: np.ndarray
+    dob_impossible: np.ndarray
     address: np.ndarray
     address_code: np.ndarray
     number_postcode_code: np.ndarray
     postcode_code: np.ndarray
     city_code: np.ndarray
+    postcode: np.ndarray
+    city: np.ndarray
     tf: dict[str, np.ndarray] = field(default_factory=dict)
     tf_base: dict[str, float] = field(default_factory=dict)
     counts: dict[str, np.ndarray] = field(default_factory=dict)
@@ -249,6 +256,32 @@ class Prepared:
     def key(self, index: int) -> tuple[str, str]:
         """Return ``(source, source_id)`` of the record at canonical ``index``."""
         return str(self.source[index]), str(self.source_id[index])
+
+
+def impossible_date_digits(value: object) -> int:
+    """``YYYYMMDD`` of a value shaped like a full date that is no date (``1979-02-81``), else -1.
+
+    Such a date is treated as missing, except that the ``birth_date`` comparison counts it as
+    one typo of another record's date one slip away (``1979-08-21``): it is most often that.
+    """
+    found = _DATE_DIGITS.fullmatch(value.strip()) if isinstance(value, str) else None
+    if found is None:
+        return -1
+    year, month, day = (int(g) for g in found.groups())
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return year * 10000 + month * 100 + day
+    return -1  # a real date: parsed, or refused as a placeholder or in the future
+
+
+def _impossible_dates(raw: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """`impossible_date_digits` per record whose birth date did not parse (-1 elsewhere)."""
+    unparsed = month <= 0
+    codes, items = unique_apply(raw[unparsed], impossible_date_digits)
+    out = np.full(len(raw), -1, dtype=np.int32)
+    out[unparsed] = np.asarray(items, dtype=np.int32)[codes]
+    return out
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -402,7 +435,8 @@ def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
     names = normalize_names(column("first_name"), column("last_name"), column("full_name"))
     first = names["first_key"].to_numpy(dtype=object)
     last = names["last_key"].to_numpy(dtype=object)
-    dates = normalize_birth_dates(column("birth_date"))
+    raw_dates = column("birth_date")
+    dates = normalize_birth_dates(raw_dates)
     addresses = normalize_addresses(
         column("address_line1"),
         column("address_line2"),
@@ -451,11 +485,14 @@ def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
         dob_month=month,
         dob_day=day,
         dob_code=dob_code,
+        dob_impossible=_impossible_dates(raw_dates, month),
         address=line,
         address_code=codes_of(address_full),
         number_postcode_code=codes_of(number_postcode),
         postcode_code=codes_of(postcode),
         city_code=codes_of(city),
+        postcode=postcode,
+        city=city,
     )
     owners = name_owners(prepared.first_code, prepared.last_code)
     for name in ("first", "last", "email", "phone", "address"):

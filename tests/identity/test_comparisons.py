@@ -102,3 +102,83 @@ def test_same_street_line_in_one_town_without_a_postcode_is_the_same_address(
 
 
 SAME_ADDRESS = 3
+
+
+@pytest.mark.parametrize(
+    ("b", "level"),
+    [
+        # a slip in both the postcode and the town's name: still the street in that town
+        ({"address_line1": "24 Eddy Crescent", "postcode": "2211", "city": "White Paltch"},
+         SIMILAR_ADDRESS),
+        ({"address_line1": "24 Eddy Cres", "postcode": "2122", "city": "Whitepatch"},
+         SIMILAR_ADDRESS),
+        # another town, or a postcode more than one slip away: different
+        ({"address_line1": "24 Eddy Crescent", "postcode": "2211", "city": "Bibra Lake"}, 0),
+        ({"address_line1": "24 Eddy Crescent", "postcode": "2999", "city": "White Paltch"}, 0),
+        ({"address_line1": "24 Eddy Crescent", "postcode": "21211", "city": "White Paltch"}, 0),
+    ],
+)  # fmt: skip
+def test_same_street_across_a_slip_in_postcode_and_town(b: dict[str, str], level: int) -> None:
+    a = {"address_line1": "24 Eddy Crescent", "postcode": "2121", "city": "White Patch"}
+    assert _contact_level(a, b) == level
+    assert _contact_level(b, a) == level
+
+
+# One town, the postcodes a typo apart: a house number in a postcode cannot match.
+TOWN_A = {"postcode": "3203", "city": "Mulgrave East"}
+TOWN_B = {"postcode": "3023", "city": "Mulgrave East"}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        # lines swapped; a building only one record gives; the house number left out
+        ({"address_line1": "3 Concept", "address_line2": "Bradfield Street"},
+         {"address_line1": "3 Bradfield Street", "address_line2": "Concept"}, SIMILAR_ADDRESS),
+        ({"address_line1": "60 Larkin Close"},
+         {"address_line1": "60 Larkin Close", "address_line2": "Moline Village"},
+         SIMILAR_ADDRESS),
+        ({"address_line1": "Murray Crescent"},
+         {"address_line1": "15 Murray Crescent", "address_line2": "Rowethorpe"},
+         SIMILAR_ADDRESS),
+        # a house number alone, or another street: no street in common
+        ({"address_line1": "60"},
+         {"address_line1": "60 Larkin Close", "address_line2": "Moline Village"}, 0),
+        ({"address_line1": "60 Larkin Close"},
+         {"address_line1": "60 Ocean Parade", "address_line2": "Larkin Village"}, 0),
+    ],
+)  # fmt: skip
+def test_one_street_line_in_another_order_or_with_more_words(
+    a: dict[str, str], b: dict[str, str], level: int
+) -> None:
+    assert _contact_level({**a, **TOWN_A}, {**b, **TOWN_B}) == level
+    assert _contact_level({**b, **TOWN_A}, {**a, **TOWN_B}) == level
+
+
+def _birth_date_level(a: str, b: str) -> int:
+    rows = [{"source_id": str(i), "birth_date": value} for i, value in enumerate((a, b))]
+    ctx = PairContext(prepare(pd.DataFrame(rows)), np.array([0]), np.array([1]), MatchSettings())
+    return int(comparison("birth_date").function(ctx)[0])
+
+
+ONE_TYPO, MISSING = 1, -1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("1979-02-81", "1979-08-21", ONE_TYPO),  # neighbouring digits swapped
+        ("19790281", "1979-08-21", ONE_TYPO),
+        ("1985-02-30", "1985-02-03", ONE_TYPO),
+        ("1984-07-32", "1984-07-02", ONE_TYPO),  # one digit
+        ("1985-02-30", "1990-05-05", MISSING),  # impossible and not a slip: no evidence
+        ("1985-02-30", "1985-02-30", MISSING),  # two impossible dates do not agree
+        ("1985-02-30", "--02-03", MISSING),  # a birthday without its year
+        ("1920-13-45", "1920-01-15", MISSING),
+    ],
+)
+def test_an_impossible_birth_date_is_a_typo_of_a_date_one_slip_away(
+    a: str, b: str, level: int
+) -> None:
+    assert _birth_date_level(a, b) == level
+    assert _birth_date_level(b, a) == level

@@ -3,7 +3,8 @@
 ``score_record(..., scalar=False)`` runs `prepare` and the batch comparisons over frames (the
 reference); the default path scores pair by pair. Records are drawn from small pools built to
 hit every branch: nicknames, initials, swapped names, typos, households sharing a phone or
-address, shared mailboxes, partial and swapped birth dates, postcode and address variants.
+address, shared mailboxes, partial, swapped and impossible birth dates, postcode and address
+variants (lines in another order, a slip in both postcode and town).
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ BIRTH = [None, (1980, 1, 2), (1980, 2, 1), (1980, 1, 3), (1981, 1, 2), (1908, 1,
          (None, 1, 2), (None, 1, 3), (1990, 5, 5), (2090, 1, 1), (1980, 1, 9),
          (None, 1, 9)]  # fmt: skip
 QUERY_BIRTH = [None, "1980-01-02", "1980-02-01", "--01-02", "1980/01/03", "1990-05-05",
-               "1985-02-30", "19800102", "1980-01-10", "--01-10"]  # fmt: skip
-LINE = [None, "", "12 High Street", "12, HIGH ST.", "12 Hihg St", "14 High Street", "Flat 2"]
-POSTCODE = [None, "", "SW1A 1AA", "sw1a1aa", "SW1A 1AB", "M1 1AE"]
-CITY = [None, "London", "LONDON", "Leeds"]
+               "1985-02-30", "19800102", "1980-01-10", "--01-10", "1980-01-32",
+               "1980-10-32"]  # fmt: skip
+LINE = [None, "", "12 High Street", "12, HIGH ST.", "12 Hihg St", "14 High Street", "Flat 2",
+        "High Street", "Flat 2, 12 High Street"]  # fmt: skip
+POSTCODE = [None, "", "SW1A 1AA", "sw1a1aa", "SW1A 1AB", "M1 1AE", "SW1A 1AAA"]
+CITY = [None, "London", "LONDON", "Leeds", "Londno"]
 
 
 def _name(rng: random.Random, pool: list[str | None]) -> str | None:
