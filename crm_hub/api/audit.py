@@ -97,13 +97,17 @@ class AuditBatcher:
     hundreds, while every request of the process waited for it. Here a checkpoint runs every
     :data:`CHECKPOINT_EVERY` batches on another connection, beside the next batches, so no
     request waits for one; only when the WAL has grown to :data:`WAL_RESET_FRAMES` does one
-    hold commits while it starts the WAL over (60-120 ms every 1.7 s under the API benchmark,
-    its wait for the write lock included).
+    hold commits while it starts the WAL over (see there).
 
     A SQLite batch is committed on the event loop itself when the write lock is free (a WAL
     commit without fsync takes tens of microseconds, less than handing the batch to a thread and
     waking the loop again, which cost about a tenth of a busy worker's CPU); when another
     process holds the lock, the batch goes to the thread pool, which waits for it there.
+
+    A batch starts one turn of the event loop after its first rows arrive, so the requests read
+    in that turn join it: under the API benchmark, 21 rows a commit instead of 9, half the
+    commits, and fewer WAL pages per row (the table's and the time index's last page are
+    written once per batch).
     """
 
     def __init__(self, store: Store) -> None:
@@ -128,6 +132,7 @@ class AuditBatcher:
         await asyncio.shield(committed)
 
     async def _write_batches(self) -> None:
+        await asyncio.sleep(0)  # one loop turn: the requests being read now join this batch
         while self._rows and self._committed is not None:
             rows, committed = self._rows, self._committed
             self._rows, self._committed = [], None
@@ -180,15 +185,21 @@ class AuditBatcher:
             self._checkpoint = asyncio.ensure_future(run_in_threadpool(_checkpoint, self.store))
 
 
-CHECKPOINT_EVERY = 100
-"""SQLite batches between two checkpoints of the audit writes' WAL (a batch adds a few pages;
-SQLite's own default is every 1,000 pages)."""
+CHECKPOINT_EVERY = 40
+"""SQLite batches between two checkpoints of the audit writes' WAL (a batch adds a few dozen
+pages; SQLite's own default is every 1,000 pages). About 800 rows under the API benchmark:
+what a WAL reset has left to copy, holding every commit, is what came since the last one
+(every 100 batches of 21 rows, resets took 160-260 ms; every 40, 10-140 ms)."""
 
-WAL_RESET_FRAMES = 16_384
-"""WAL frames (64 MB of 4 KB pages) past which a checkpoint also starts the log over. SQLite
+WAL_RESET_FRAMES = 65_536
+"""WAL frames (256 MB of 4 KB pages) past which a checkpoint also starts the log over. SQLite
 reuses the WAL from its start only after a checkpoint that caught up with the last commit; a
 passive one beside steady audit commits never does, and the file grew by about 45 MB/s under
-the API benchmark, without end."""
+the API benchmark, without end. A reset holds every audit commit, so every request of both
+workers, while it copies the last frames and syncs the files; each one makes the fifty
+requests then in flight slow, whatever it lasts, so fewer, larger resets leave fewer slow
+requests. Under the benchmark's mixed phase, at 64 MB: a reset every 1.1 s taking 50-120 ms,
+and 40 % of the requests slower than 20 ms were caught in one; at 256 MB: every 4 s, 10-140 ms."""
 
 RESET_WAIT_MS = 200
 """How long a reset waits for the write lock and for readers of older frames, holding audit
@@ -197,7 +208,7 @@ commits meanwhile; when a long reader is still there, the next checkpoint tries 
 
 def _checkpoint(store: Store) -> None:
     """Copy what the WAL holds into the database, without waiting for readers or writers
-    (PASSIVE); once the WAL holds :data:`WAL_RESET_FRAMES`, also start it over (TRUNCATE). A
+    (PASSIVE); once the WAL holds :data:`WAL_RESET_FRAMES`, also start it over (RESTART). A
     failure is logged, and the next checkpoint tries again."""
     try:
         raw = store.engine.raw_connection()
@@ -213,11 +224,15 @@ def _checkpoint(store: Store) -> None:
 
 
 def _reset_wal(driver: Any) -> None:
-    """Checkpoint all of the WAL and truncate it, waiting at most :data:`RESET_WAIT_MS`."""
+    """Checkpoint all of the WAL so that the next commit writes it from its start, waiting at
+    most :data:`RESET_WAIT_MS`. The file keeps its size (RESTART, not TRUNCATE): the reset then
+    frees no disk blocks and later commits overwrite the file rather than grow it (beside steady
+    commits in a stand-alone test, truncating resets of 256 MB took 190-220 ms, restarting ones
+    20-200 ms)."""
     (busy_ms,) = driver.execute("PRAGMA busy_timeout").fetchone()
     driver.execute(f"PRAGMA busy_timeout = {RESET_WAIT_MS}")
     try:
-        (blocked, _, _) = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        (blocked, _, _) = driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
     finally:
         driver.execute(f"PRAGMA busy_timeout = {busy_ms}")
     if blocked:

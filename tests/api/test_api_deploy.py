@@ -111,6 +111,24 @@ def test_batched_audit_writes_are_committed_before_they_return(store: Store) -> 
     assert asyncio.run(clients()) == [[1] * 10] * 12
 
 
+def test_rows_arriving_in_the_next_loop_turn_join_the_batch(store: Store) -> None:
+    principal = Principal("tok", "till", "staff", "north")
+    batcher = AuditBatcher(store)
+
+    def rows(master_id: str) -> list[dict[str, Any]]:
+        return audit_rows(principal, action="read", path="/customers/x", status=200,
+                          master_ids=[master_id])  # fmt: skip
+
+    async def one_turn_apart() -> None:
+        first = asyncio.ensure_future(batcher.write(rows("m_1")))
+        await asyncio.sleep(0)  # the first request has handed its rows in
+        await asyncio.gather(first, batcher.write(rows("m_2")))
+
+    asyncio.run(one_turn_apart())
+    assert batcher._batches == 1
+    assert _stored_master_ids(store) == ["m_1", "m_2"]
+
+
 def test_a_failed_audit_batch_fails_every_request_in_it(store: Store) -> None:
     batcher = AuditBatcher(store)
 
@@ -180,16 +198,27 @@ def test_audit_rows_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
     assert stored[:2] == stored[2:] and stored[0][0] is not None and stored[1][6] is None
 
 
-def _wal_frames_left(store: Store) -> int:
-    """WAL frames not yet copied into the database (what a checkpoint now would copy)."""
+def _wal_state(store: Store) -> tuple[int, int]:
+    """Frames the WAL holds since it was last started over, and how many are in the database
+    (a passive checkpoint first copies what it can)."""
     raw = store.engine.raw_connection()
     try:
         _, frames, copied = raw.driver_connection.execute(  # type: ignore[union-attr]
             "PRAGMA wal_checkpoint(PASSIVE)"
         ).fetchone()
-        return int(frames) - int(copied)
+        return int(frames), int(copied)
     finally:
         raw.close()
+
+
+def _wal_frames(store: Store) -> int:
+    return _wal_state(store)[0]
+
+
+def _wal_frames_left(store: Store) -> int:
+    """WAL frames not yet copied into the database (what a checkpoint now would copy)."""
+    frames, copied = _wal_state(store)
+    return frames - copied
 
 
 def test_sqlite_audit_batches_never_checkpoint_in_a_request(
@@ -260,9 +289,11 @@ def test_a_checkpoint_starts_a_large_wal_over_once_older_readers_leave(
     # writes the file grew without end.
     store, wal, reader = _wal_behind_a_reader(tmp_path, monkeypatch, "m_1", "m_2")
     threading.Timer(0.05, reader.close).start()  # leaves within the reset's wait
+    before, size = _wal_frames(store), wal.stat().st_size
     audit._checkpoint(store)
-    assert wal.stat().st_size == 0
     _audit_reads(store, "m_3")
+    assert 0 < _wal_frames(store) < before  # m_3 was written from the WAL's start
+    assert wal.stat().st_size == size  # over the old frames: no blocks freed, none added
     assert _stored_master_ids(store) == ["m_0", "m_1", "m_2", "m_3"]
     store.dispose()
 
