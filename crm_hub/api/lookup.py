@@ -79,7 +79,7 @@ def classify(q: str, regions: tuple[str, ...]) -> SearchTerm:
         return SearchTerm("email", tuple(dict.fromkeys((normal, text, text.lower()))))
     digits = re.sub(r"\D", "", text)
     if _PHONE_SHAPE.fullmatch(text) and len(digits) >= 6:
-        found = (normalize_phone(text, region).e164 for region in regions)
+        found = (normalize_phone(text, region, cached=False).e164 for region in regions)
         return SearchTerm("phone", tuple(dict.fromkeys(p for p in found if p)))
     return SearchTerm("name", (" ".join(text.lower().split()),))
 

@@ -313,12 +313,15 @@ def _region_parts_for_code(country_code: int) -> str | None:
     return metadata.national_prefix if metadata is not None else None
 
 
-def normalize_phone(value: object, region: str = "GB") -> NormalizedPhone:
+def normalize_phone(value: object, region: str = "GB", *, cached: bool = True) -> NormalizedPhone:
     """Normalise one phone number to E.164 (text is remembered: the answer depends on it alone).
 
     Args:
         value: the raw value, in any format a person types.
         region: the ISO 3166 region assumed for numbers written without a country code.
+        cached: remember the answer for this text. A long-running server's searches rarely
+            repeat, and 65,536 remembered answers are objects its collector walks again and
+            again while the cache fills (a 4-7 ms pause every few seconds under load).
 
     Returns:
         The E.164 number, or ``None`` with flag ``missing``, ``invalid`` or ``junk``
@@ -330,7 +333,7 @@ def normalize_phone(value: object, region: str = "GB") -> NormalizedPhone:
         >>> normalize_phone("0000 000000").flag
         'junk'
     """
-    if type(value) is str and type(region) is str:
+    if cached and type(value) is str and type(region) is str:
         return _normalize_text(value, region)
     return _normalize(value, region)
 

@@ -257,3 +257,14 @@ def test_every_trait_and_profile_column_has_a_policy_group() -> None:
     assert set(TRAIT_FIELDS) <= grouped  # a new trait is admin-only until classified here
     bookkeeping = {"master_id", "change_seq", "run_id"}
     assert {c.name for c in profiles.c} - bookkeeping <= grouped
+
+
+def test_a_phone_search_is_not_kept_in_the_phone_cache() -> None:
+    # A server's searches rarely repeat; kept answers only grew what its collector walks.
+    from crm_hub.api.lookup import classify
+    from crm_hub.normalize.phone import _normalize_text
+
+    kept = _normalize_text.cache_info().currsize
+    term = classify("07911 123-457", ("GB",))
+    assert term.kind == "phone" and term.values == ("+447911123457",)
+    assert _normalize_text.cache_info().currsize == kept
