@@ -81,7 +81,7 @@ def last_name(ctx: PairContext) -> Levels:
     a, b = ctx.codes("last_phonetic")
     level = np.zeros(len(ctx), dtype=np.int8)
     level[sim >= 0.80] = 1
-    level[(a == b) & (a >= 0) & ~agreement.swapped] = 2
+    level[(a == b) & (a >= 0) & ~agreement.crossed] = 2
     level[(sim >= 0.92) | agreement.last_nickname] = 3
     level[sim >= 1.0] = 4
     level[np.isnan(sim)] = -1
@@ -279,12 +279,13 @@ def contact(ctx: PairContext) -> Levels:
     # One street line in one town is one address, even when only one record has the postcode.
     same_line = (ll == lr) & (ll >= 0) & ((postcode == 1) | ((postcode < 0) & (city == 1)))
     same_address = (address == 1) | (house == 1) | same_line
+    # A postcode one slip from the other's in one town (``4152``/``4153``, also across a slip
+    # in the town: ``2121 White Patch``/``2211 White Paltch``) is the same postcode mistyped.
+    slipped = _slipped_town(ctx, postcode, city)
     level = np.zeros(len(ctx), dtype=np.int8)
-    level[postcode == 1] = 1
-    # A postcode typo (``4152``/``4153``) or a missing one in one town must not hide the same
-    # street address; nor must a slip in both postcode and town (``2121 White Patch``/
-    # ``2211 White Paltch``).
-    same_town = ((postcode <= 0) & (city == 1)) | _slipped_town(ctx, postcode, city)
+    level[(postcode == 1) | slipped] = 1
+    # Nor must such a slip, or a missing postcode in one town, hide the same street address.
+    same_town = ((postcode <= 0) & (city == 1)) | slipped
     near = np.flatnonzero(((postcode == 1) | same_town) & ~same_address)
     if len(near):
         sim = ctx.similarity(line_codes[ctx.left[near]], line_codes[ctx.right[near]], strings)

@@ -24,7 +24,8 @@ class NameAgreement:
     """Given- and family-name agreement per pair, after undoing first/last swaps.
 
     ``first``/``last`` hold Jaro-Winkler similarity (1.0 when equal, NaN when missing);
-    ``*_nickname`` and ``first_initial`` flag nickname and initial agreement.
+    ``*_nickname`` and ``first_initial`` flag nickname and initial agreement; ``swapped`` and
+    ``right_swapped`` flag the record (left or right) read with its two names swapped.
     """
 
     first: np.ndarray
@@ -33,6 +34,13 @@ class NameAgreement:
     last_nickname: np.ndarray
     first_initial: np.ndarray
     swapped: np.ndarray
+    right_swapped: np.ndarray
+
+    @property
+    def crossed(self) -> np.ndarray:
+        """Pairs read with one record's names swapped."""
+        result: np.ndarray = self.swapped | self.right_swapped
+        return result
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,10 @@ def names(ctx: PairContext) -> NameAgreement:
 
     A pair counts as swapped when the crossed comparison (left given name against right family
     name and vice versa, nickname- and initial-aware) agrees clearly better than the straight
-    one.
+    one: both crossed names alike, or one the same where neither straight name is alike. In
+    that half swap the name found in both is read as the family name, the harder reading for a
+    household (``Crook``/``Channing`` against ``Bethany``/``Crook``: same family name, given
+    names Channing and Bethany).
     """
     if "names" in ctx.cache:
         found: NameAgreement = ctx.cache["names"]  # type: ignore[assignment]
@@ -179,11 +190,13 @@ def names(ctx: PairContext) -> NameAgreement:
     first_sim, last_sim = first.similarity.copy(), last.similarity.copy()
     first_nick, last_nick = first.nickname.copy(), last.nickname.copy()
     first_init = first.initial.copy()
-    straight = np.nan_to_num(first.score()) + np.nan_to_num(last.score())
+    straight_first, straight_last = first.score(), last.score()
+    straight = np.nan_to_num(straight_first) + np.nan_to_num(straight_last)
     # Swaps need a given name on one side facing a family name on the other.
     cross_possible = ((fl >= 0) & (lr >= 0)) | ((ll >= 0) & (fr >= 0))
     maybe = np.flatnonzero(cross_possible & (straight < 1.8))
     swapped = np.zeros(len(ctx), dtype=bool)
+    right_swapped = np.zeros(len(ctx), dtype=bool)
     if len(maybe):
         # In swapped orientation the left family name is really a given name.
         as_first = _tokens(ctx, ll[maybe], fr[maybe])
@@ -191,15 +204,23 @@ def names(ctx: PairContext) -> NameAgreement:
         score_first, score_last = as_first.score(), as_last.score()
         cross = np.nan_to_num(score_first) + np.nan_to_num(score_last)
         weakest = np.fmin(score_first, score_last)
-        better = (cross > straight[maybe] + 0.1) & (weakest >= 0.85)
-        chosen = maybe[better]
-        swapped[chosen] = True
-        first_sim[chosen] = as_first.similarity[better]
-        first_nick[chosen] = as_first.nickname[better]
-        first_init[chosen] = as_first.initial[better]
-        last_sim[chosen] = as_last.similarity[better]
-        last_nick[chosen] = as_last.nickname[better]
-    result = NameAgreement(first_sim, last_sim, first_nick, last_nick, first_init, swapped)
+        unlike = np.fmax(straight_first[maybe], straight_last[maybe]) < 0.8
+        half = unlike & (np.fmax(score_first, score_last) >= 1.0)
+        better = (cross > straight[maybe] + 0.1) & ((weakest >= 0.85) | half)
+        # The left family name found as the right given name: the right record is swapped.
+        right = better & (weakest < 0.85) & (score_first >= 1.0)
+        for rows, given, family, flag in ((better & ~right, as_first, as_last, swapped),
+                                          (right, as_last, as_first, right_swapped)):  # fmt: skip
+            chosen = maybe[rows]
+            flag[chosen] = True
+            first_sim[chosen] = given.similarity[rows]
+            first_nick[chosen] = given.nickname[rows]
+            first_init[chosen] = given.initial[rows]
+            last_sim[chosen] = family.similarity[rows]
+            last_nick[chosen] = family.nickname[rows]
+    result = NameAgreement(
+        first_sim, last_sim, first_nick, last_nick, first_init, swapped, right_swapped
+    )
     ctx.cache["names"] = result
     return result
 
@@ -224,7 +245,7 @@ def nickname_typo(ctx: PairContext, agreement: NameAgreement, level: np.ndarray)
     Checked only where something else agrees (e-mail, phone, address, birth date), the pairs
     where a wrongly "different" given name would block a match.
     """
-    (first_codes, last_codes), strings = ctx.vocabulary("names", "first", "last")
+    _, strings = ctx.vocabulary("names", "first", "last")
     todo = np.flatnonzero((level == 0) & ~np.isnan(agreement.first))
     left, right = ctx.left[todo], ctx.right[todo]
     support = np.zeros(len(todo), dtype=bool)
@@ -236,9 +257,7 @@ def nickname_typo(ctx: PairContext, agreement: NameAgreement, level: np.ndarray)
     if not len(todo):
         return hit
     pointer, flat = _variant_table(ctx)
-    # After a swap, the left record's given name is in its family-name field.
-    a = np.where(agreement.swapped[todo], last_codes[left], first_codes[left]).astype(np.int64)
-    b = first_codes[right].astype(np.int64)
+    a, b = (codes.astype(np.int64) for codes in _given_codes(ctx, agreement, todo))
     width = np.int64(len(strings) + 1)
     distinct, inverse = distinct_inverse(a * width + b)
     da, db = distinct // width, distinct % width
@@ -282,10 +301,20 @@ def keyboard_slip(a: str, b: str) -> bool:
     return len(differ) == 2 or b[differ[0]] in _QWERTY_NEIGHBOURS.get(a[differ[0]], "")
 
 
+def _given_codes(
+    ctx: PairContext, agreement: NameAgreement, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vocabulary codes of the two given names of the pairs ``rows``, swaps undone: a swapped
+    record's given name is in its family-name field."""
+    (first_codes, last_codes), _ = ctx.vocabulary("names", "first", "last")
+    left, right = ctx.left[rows], ctx.right[rows]
+    a = np.where(agreement.swapped[rows], last_codes[left], first_codes[left])
+    b = np.where(agreement.right_swapped[rows], last_codes[right], first_codes[right])
+    return a, b
+
+
 def given_names(ctx: PairContext, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The two given names of the pairs ``rows`` (after undoing swaps), as name strings."""
-    (first_codes, last_codes), strings = ctx.vocabulary("names", "first", "last")
-    left, right = ctx.left[rows], ctx.right[rows]
-    swapped = names(ctx).swapped[rows]
-    a = np.where(swapped, last_codes[left], first_codes[left])
-    return strings[a], strings[first_codes[right]]
+    _, strings = ctx.vocabulary("names", "first", "last")
+    a, b = _given_codes(ctx, names(ctx), rows)
+    return strings[a], strings[b]

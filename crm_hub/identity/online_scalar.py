@@ -261,12 +261,18 @@ class _Names:
     last_nickname: bool
     first_initial: bool
     swapped: bool
+    right_swapped: bool
+
+    def given(self, q: Person, c: Person) -> tuple[str | None, str | None]:
+        """The two given names, swaps undone (`given_names`)."""
+        return (q.last if self.swapped else q.first, c.last if self.right_swapped else c.first)
 
 
 def _names_agree(q: Person, c: Person) -> _Names:
     first = _tokens(q.first, c.first, q.first_groups, c.first_groups)
     last = _tokens(q.last, c.last, q.last_groups, c.last_groups)
-    straight = _zero_nan(first.score()) + _zero_nan(last.score())
+    straight_first, straight_last = first.score(), last.score()
+    straight = _zero_nan(straight_first) + _zero_nan(straight_last)
     crossable = (q.first is not None and c.last is not None) or (
         q.last is not None and c.first is not None
     )
@@ -276,11 +282,16 @@ def _names_agree(q: Person, c: Person) -> _Names:
         score_first, score_last = as_first.score(), as_last.score()
         cross = _zero_nan(score_first) + _zero_nan(score_last)
         weakest = np.fmin(score_first, score_last)
-        if cross > straight + _F32(0.1) and weakest >= _F32(0.85):
+        unlike = np.fmax(straight_first, straight_last) < _F32(0.8)
+        half = unlike and np.fmax(score_first, score_last) >= _ONE
+        if cross > straight + _F32(0.1) and (weakest >= _F32(0.85) or half):
+            if weakest < _F32(0.85) and score_first >= _ONE:  # the right record is swapped
+                return _Names(as_last.similarity, as_first.similarity, as_last.nickname,
+                              as_first.nickname, as_last.initial, False, True)  # fmt: skip
             return _Names(as_first.similarity, as_last.similarity, as_first.nickname,
-                          as_last.nickname, as_first.initial, True)  # fmt: skip
+                          as_last.nickname, as_first.initial, True, False)  # fmt: skip
     return _Names(first.similarity, last.similarity, first.nickname, last.nickname,
-                  first.initial, False)  # fmt: skip
+                  first.initial, False, False)  # fmt: skip
 
 
 def _equal(a: object, b: object) -> int:
@@ -296,7 +307,7 @@ def _nickname_typo(q: Person, c: Person, names: _Names) -> bool:
     support = support or (q.dob_code >= 0 and q.dob_code == c.dob_code)
     if not support or math.isnan(names.first):
         return False
-    a, b = (q.last if names.swapped else q.first), c.first
+    a, b = names.given(q, c)
     if a is None or b is None:
         return False
     return any(
@@ -327,7 +338,11 @@ def _first_name(q: Person, c: Person, names: _Names) -> int:
 def _last_name(q: Person, c: Person, names: _Names) -> int:
     sim = names.last
     level = 1 if sim >= _F32(0.80) else 0
-    if q.last_sound is not None and q.last_sound == c.last_sound and not names.swapped:
+    if (
+        q.last_sound is not None
+        and q.last_sound == c.last_sound
+        and not (names.swapped or names.right_swapped)
+    ):
         level = 2
     if sim >= _F32(0.92) or names.last_nickname:
         level = 3
@@ -391,9 +406,10 @@ def _contact(q: Person, c: Person) -> int:
         return 5 if same_address else 4
     if same_address:
         return 3
-    level = 1 if postcode == 1 else 0
-    # a postcode typo, or none, in one town; or a slip in both postcode and town
-    same_town = (postcode <= 0 and city == 1) or _slipped_town(q, c, postcode, city)
+    slipped = _slipped_town(q, c, postcode, city)  # a postcode typo in one town
+    level = 1 if postcode == 1 or slipped else 0
+    # that, or a missing postcode in one town
+    same_town = (postcode <= 0 and city == 1) or slipped
     if (level or same_town) and _alike_lines(q.line, c.line):
         return 2
     return level
@@ -566,7 +582,7 @@ def score_pairs(model: FellegiSunter, query: Person, candidates: Sequence[Person
     out = []
     for k, row in enumerate(matrix):
         c = candidates[k]
-        given = (query.last if _names_agree(query, c).swapped else query.first, c.first)
+        given = _names_agree(query, c).given(query, c)
         pair = _Pair(dict(zip(names, row, strict=True)), batch, 0, k + 1, given)
         fired = _first_fired(rule_names, _RULES, pair, veto=False)
         vetoed = _first_fired(veto_names, _VETOES, pair, veto=True)

@@ -8,7 +8,7 @@ import pytest
 
 from crm_hub.identity import MatchSettings
 from crm_hub.identity.comparisons import PairContext, comparison
-from crm_hub.identity.name_agreement import keyboard_slip
+from crm_hub.identity.name_agreement import given_names, keyboard_slip
 from crm_hub.identity.records import prepare
 
 NICKNAME, INITIAL, DIFFERENT = 4, 1, 0
@@ -44,7 +44,7 @@ def _contact_level(a: dict[str, str], b: dict[str, str]) -> int:
     return int(comparison("contact").function(ctx)[0])
 
 
-SIMILAR_ADDRESS = 2
+SAME_POSTCODE, SIMILAR_ADDRESS = 1, 2
 
 
 @pytest.mark.parametrize(
@@ -55,9 +55,13 @@ SIMILAR_ADDRESS = 2
          SIMILAR_ADDRESS),
         ({"address_line1": "12 Mullan St", "postcode": "4153", "city": "MANSFIELD"},
          SIMILAR_ADDRESS),
-        # another town, or another street in the town: different
+        # another street in the town: the postcode mistyped, no more
+        ({"address_line1": "7 Ocean Parade", "postcode": "4153", "city": "Mansfield"},
+         SAME_POSTCODE),
+        ({"postcode": "4125", "city": "Mansfield"}, SAME_POSTCODE),
+        # another town, or a postcode more than one slip away: different
         ({"address_line1": "12 Mullan Street", "postcode": "2150", "city": "Parramatta"}, 0),
-        ({"address_line1": "7 Ocean Parade", "postcode": "4153", "city": "Mansfield"}, 0),
+        ({"address_line1": "7 Ocean Parade", "postcode": "4351", "city": "Mansfield"}, 0),
     ],
 )  # fmt: skip
 def test_same_street_address_across_a_postcode_typo_in_one_town(
@@ -141,11 +145,11 @@ TOWN_B = {"postcode": "3023", "city": "Mulgrave East"}
         ({"address_line1": "Murray Crescent"},
          {"address_line1": "15 Murray Crescent", "address_line2": "Rowethorpe"},
          SIMILAR_ADDRESS),
-        # a house number alone, or another street: no street in common
+        # a house number alone, or another street: no street in common, only the postcode
         ({"address_line1": "60"},
-         {"address_line1": "60 Larkin Close", "address_line2": "Moline Village"}, 0),
+         {"address_line1": "60 Larkin Close", "address_line2": "Moline Village"}, SAME_POSTCODE),
         ({"address_line1": "60 Larkin Close"},
-         {"address_line1": "60 Ocean Parade", "address_line2": "Larkin Village"}, 0),
+         {"address_line1": "60 Ocean Parade", "address_line2": "Larkin Village"}, SAME_POSTCODE),
     ],
 )  # fmt: skip
 def test_one_street_line_in_another_order_or_with_more_words(
@@ -182,3 +186,34 @@ def test_an_impossible_birth_date_is_a_typo_of_a_date_one_slip_away(
 ) -> None:
     assert _birth_date_level(a, b) == level
     assert _birth_date_level(b, a) == level
+
+
+def _name_levels(a: tuple[str, str], b: tuple[str, str]) -> tuple[int, int, list[str]]:
+    """First- and last-name levels of two (given, family) names, and the given names read."""
+    rows = [{"source_id": str(i), "first_name": first, "last_name": last}
+            for i, (first, last) in enumerate((a, b))]  # fmt: skip
+    ctx = PairContext(prepare(pd.DataFrame(rows)), np.array([0]), np.array([1]), MatchSettings())
+    given = [str(name[0]) for name in given_names(ctx, np.array([0]))]
+    levels = (int(comparison(n).function(ctx)[0]) for n in ("first_name", "last_name"))
+    return *levels, given
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "first", "last", "given"),
+    [
+        # a family name in the given-name field, the other names unlike: read as that family
+        # name, given names different (the reading that keeps a household apart)
+        (("Crook", "Channing"), ("Bethany", "Crook"), DIFFERENT, 4, {"channing", "bethany"}),
+        (("Webb", "Mitchell"), ("Mitchell", "Mousellis"), DIFFERENT, 4, {"webb", "mousellis"}),
+        # a straight name alike: no swap
+        (("Thomas", "Butt"), ("Thomas", "Matthews"), 5, DIFFERENT, {"thomas"}),
+        (("Mary", "Smith"), ("Smith", "Smyth"), DIFFERENT, 2, {"mary", "smith"}),
+    ],
+)  # fmt: skip
+def test_one_name_crossed_into_the_other_field(
+    a: tuple[str, str], b: tuple[str, str], first: int, last: int, given: set[str]
+) -> None:
+    for one, other in ((a, b), (b, a)):
+        first_level, last_level, read = _name_levels(one, other)
+        assert (first_level, last_level) == (first, last)
+        assert set(read) == given
