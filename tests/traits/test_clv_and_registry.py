@@ -65,6 +65,40 @@ def test_bg_nbd_gamma_gamma_fits_and_predicts_like_lifetimes() -> None:
     assert clv[x >= 5].mean() > clv[x == 0].mean()
 
 
+def _fails_at_lifetimes_tolerance(monkeypatch: pytest.MonkeyPatch, always: bool) -> None:
+    """Gamma-Gamma fits fail as lifetimes fails them (printing the optimiser's result) at its
+    own tolerance, or at every one when ``always``."""
+    from lifetimes import GammaGammaFitter
+    from lifetimes.utils import ConvergenceError
+
+    fit = GammaGammaFitter.fit
+
+    def flaky(self: GammaGammaFitter, *args: object, tol: float = 1e-7, **kwargs: object) -> object:
+        if always or tol == 1e-7:
+            print("message: Desired error not necessarily achieved due to precision loss.")
+            raise ConvergenceError("The model did not converge.")
+        return fit(self, *args, tol=tol, **kwargs)
+
+    monkeypatch.setattr(GammaGammaFitter, "fit", flaky)
+
+
+def test_a_fit_stopped_by_precision_loss_is_tried_again_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fails_at_lifetimes_tolerance(monkeypatch, always=False)
+    assert fit_clv(_population(3_000))["model"] == "bg_nbd_gamma_gamma"
+    assert capsys.readouterr().out == ""  # lifetimes' print stays out of the command's output
+
+
+def test_a_fit_failing_at_every_tolerance_uses_the_heuristic_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fails_at_lifetimes_tolerance(monkeypatch, always=True)
+    model = fit_clv(_population(3_000))
+    assert model["model"] == "heuristic" and "ConvergenceError" in model["reason"]
+    assert capsys.readouterr().out == ""
+
+
 def test_too_few_customers_use_the_documented_heuristic() -> None:
     assert fit_clv(_population(50))["model"] == "heuristic"
 

@@ -8,15 +8,19 @@ customer's average order value. Both are fitted by ``lifetimes`` (0.11) on a ran
 at most ``SAMPLE`` customers with orders, once a day; the fitted parameters are kept with the
 model state and reused by that day's incremental runs.
 
-When the model cannot be fitted (too few customers or repeat customers, a failed or
-non-finite fit, any warning), or yields a non-finite value for a customer, the heuristic is
+A fit that does not converge is tried once more with a slightly looser gradient tolerance
+(``TOLERANCES``). When the model cannot be fitted (too few customers or repeat customers, a
+failed or non-finite fit, any warning), or yields a non-finite value for a customer, the heuristic is
 used instead: orders per day of tenure (at least 30 days) x 365 x average order value x
 (1 - churn risk). Values are rounded to cents; undiscounted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,6 +44,10 @@ HORIZON_DAYS = 365
 SAMPLE = 50_000
 MIN_CUSTOMERS = 200  # customers with orders needed to fit
 MIN_REPEAT = 50  # of them, repeat customers with a positive average order value
+# Gradient tolerances tried in turn: lifetimes' own, then one a little looser. At 1 M customers
+# the Gamma-Gamma fit stopped with scipy's "precision loss" at a gradient of 3e-7, an optimum
+# in all but name, which lifetimes reports as a failure.
+TOLERANCES = (1e-7, 1e-6)
 
 
 def _inputs(traits: pd.DataFrame) -> pd.DataFrame:
@@ -74,10 +82,8 @@ def fit_clv(traits: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            bg = BetaGeoFitter(penalizer_coef=0.001)
-            bg.fit(data["frequency"], data["recency"], data["T"])
-            gg = GammaGammaFitter(penalizer_coef=0.001)
-            gg.fit(repeat["frequency"], repeat["monetary"])
+            bg = _fitted(BetaGeoFitter, data["frequency"], data["recency"], data["T"])
+            gg = _fitted(GammaGammaFitter, repeat["frequency"], repeat["monetary"])
     except Exception as exc:  # any failure of the fit: the documented heuristic instead
         log.warning("CLV model fit failed; using the heuristic", error=repr(exc))
         return {"model": "heuristic", "reason": f"fit failed: {type(exc).__name__}: {exc}"}
@@ -91,6 +97,24 @@ def fit_clv(traits: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
     notes = sorted({str(w.message) for w in caught})
     return {"model": "bg_nbd_gamma_gamma", "bg": bg_params, "gg": gg_params,
             "fitted_on": len(data), "fit_warnings": notes}  # fmt: skip
+
+
+def _fitted(make: Callable[..., Any], *columns: pd.Series) -> Any:
+    """A lifetimes fitter fitted at the first of ``TOLERANCES`` that converges. What lifetimes
+    prints of a failed fit (the optimiser's whole result, on stdout) is kept out of the output
+    of the command that runs the stage; the error of the last try is raised."""
+    failure: Exception | None = None
+    for tol in TOLERANCES:
+        fitter = make(penalizer_coef=0.001)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                fitter.fit(*columns, tol=tol)
+        except Exception as exc:  # lifetimes' ConvergenceError, or what scipy raised
+            failure = exc
+            continue
+        return fitter
+    assert failure is not None
+    raise failure
 
 
 def _heuristic(traits: pd.DataFrame, data: pd.DataFrame) -> pd.Series:
