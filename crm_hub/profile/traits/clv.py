@@ -10,9 +10,9 @@ model state and reused by that day's incremental runs.
 
 A fit that does not converge is tried once more with a slightly looser gradient tolerance
 (``TOLERANCES``). When the model cannot be fitted (too few customers or repeat customers, a
-failed or non-finite fit, any warning), or yields a non-finite value for a customer, the heuristic is
-used instead: orders per day of tenure (at least 30 days) x 365 x average order value x
-(1 - churn risk). Values are rounded to cents; undiscounted.
+failed or non-finite fit, any warning), or yields a non-finite value for a customer, the
+heuristic is used instead: orders per day of tenure (at least 30 days) x 365 x average order
+value x (1 - churn risk). Values are rounded to cents; undiscounted.
 """
 
 from __future__ import annotations
