@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["distinct", "distinct_counts", "distinct_inverse"]
+__all__ = ["distinct", "distinct_counts", "distinct_inverse", "distinct_pairs"]
 
 
 def distinct(values: np.ndarray) -> np.ndarray:
@@ -41,6 +41,23 @@ def distinct_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # pandas hashes, then sorts only the distinct values: four times faster than an argsort.
     inverse, uniques = pd.factorize(values, sort=True)
     return np.asarray(uniques), inverse.astype(np.int64, copy=False)
+
+
+def distinct_pairs(
+    codes_left: np.ndarray, codes_right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the distinct unordered pairs of non-negative codes (lower, higher) and, per
+    input pair, the index of its pair among them.
+
+    Example:
+        >>> [a.tolist() for a in distinct_pairs(np.array([2, 1, 5]), np.array([1, 2, 1]))]
+        [[1, 1], [2, 5], [0, 0, 1]]
+    """
+    low = np.minimum(codes_left, codes_right).astype(np.int64)
+    high = np.maximum(codes_left, codes_right).astype(np.int64)
+    width = np.int64(int(high.max(initial=0)) + 1)
+    found, inverse = distinct_inverse(low * width + high)
+    return found // width, found % width, inverse
 
 
 def distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from crm_hub.identity.arrays import distinct_inverse
+from crm_hub.identity.arrays import distinct_pairs
 from crm_hub.identity.context import (
     Comparison,
     Levels,
@@ -182,17 +182,6 @@ def email(ctx: PairContext) -> Levels:
 # --- contact: phone and address together -----------------------------------------------------
 
 
-def _distinct_pairs(
-    codes_left: np.ndarray, codes_right: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct unordered pairs of codes, and each pair's index among them."""
-    low = np.minimum(codes_left, codes_right).astype(np.int64)
-    high = np.maximum(codes_left, codes_right).astype(np.int64)
-    width = np.int64(int(high.max(initial=0)) + 1)
-    found, inverse = distinct_inverse(low * width + high)
-    return found // width, found % width, inverse
-
-
 def _scores_by_value(
     ctx: PairContext, rows: np.ndarray, field: str, scorer: Callable[..., float], cutoff: float
 ) -> np.ndarray:
@@ -200,7 +189,7 @@ def _scores_by_value(
     distinct pair of values once, read from a record pair holding it."""
     codes, values = getattr(ctx.prepared, f"{field}_code"), getattr(ctx.prepared, field)
     left, right = ctx.left[rows], ctx.right[rows]
-    _, _, inverse = _distinct_pairs(codes[left], codes[right])
+    _, _, inverse = distinct_pairs(codes[left], codes[right])
     _, holder = np.unique(inverse, return_index=True)
     scores = process.cpdist(values[left[holder]], values[right[holder]], scorer=scorer,
                             score_cutoff=cutoff, workers=ctx.settings.workers)  # fmt: skip
@@ -241,7 +230,7 @@ def same_street(a: str, b: str) -> bool:
 def _same_street_lines(ctx: PairContext, rows: np.ndarray) -> np.ndarray:
     """`same_street` for the pairs ``rows``, each distinct pair of lines once."""
     (codes,), strings = ctx.vocabulary("address", "address")
-    low, high, inverse = _distinct_pairs(codes[ctx.left[rows]], codes[ctx.right[rows]])
+    low, high, inverse = distinct_pairs(codes[ctx.left[rows]], codes[ctx.right[rows]])
     a, b = strings[low], strings[high]
     # The token-set ratio is 100 exactly when one line's words are a subset of the other's.
     ratio = np.asarray(process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=100,

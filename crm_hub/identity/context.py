@@ -16,7 +16,7 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
-from crm_hub.identity.arrays import distinct_inverse
+from crm_hub.identity.arrays import distinct_pairs
 from crm_hub.identity.records import Prepared
 from crm_hub.identity.settings import MatchSettings
 
@@ -180,13 +180,10 @@ class PairContext:
         out[same] = 1.0
         todo = np.flatnonzero(present & ~same)
         if len(todo):
-            a = np.minimum(codes_left[todo], codes_right[todo]).astype(np.int64)
-            b = np.maximum(codes_left[todo], codes_right[todo]).astype(np.int64)
-            width = np.int64(len(strings) + 1)
-            distinct, inverse = distinct_inverse(a * width + b)
+            low, high, inverse = distinct_pairs(codes_left[todo], codes_right[todo])
             scores = process.cpdist(
-                strings[distinct // width],
-                strings[distinct % width],
+                strings[low],
+                strings[high],
                 scorer=JaroWinkler.normalized_similarity,
                 workers=self.settings.workers,
             )

@@ -263,6 +263,11 @@ class _Names:
     swapped: bool
     right_swapped: bool
 
+    @property
+    def crossed(self) -> bool:
+        """One record's names read swapped (`NameAgreement.crossed`)."""
+        return self.swapped or self.right_swapped
+
     def given(self, q: Person, c: Person) -> tuple[str | None, str | None]:
         """The two given names, swaps undone (`given_names`)."""
         return (q.last if self.swapped else q.first, c.last if self.right_swapped else c.first)
@@ -338,11 +343,7 @@ def _first_name(q: Person, c: Person, names: _Names) -> int:
 def _last_name(q: Person, c: Person, names: _Names) -> int:
     sim = names.last
     level = 1 if sim >= _F32(0.80) else 0
-    if (
-        q.last_sound is not None
-        and q.last_sound == c.last_sound
-        and not (names.swapped or names.right_swapped)
-    ):
+    if q.last_sound is not None and q.last_sound == c.last_sound and not names.crossed:
         level = 2
     if sim >= _F32(0.92) or names.last_nickname:
         level = 3
