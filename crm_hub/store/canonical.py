@@ -21,8 +21,8 @@ JSON columns are bound as text by orjson on both dialects (on PostgreSQL in the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -53,6 +53,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex, DropTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
+from crm_hub.store.engine import planner_off
 from crm_hub.store.schema import (
     CANONICAL_TABLES,
     JsonDocument,
@@ -219,21 +220,13 @@ def read_raw_batch(
         return [RawItem(*row) for row in conn.execute(query)]
 
 
-@contextmanager
-def _in_index_order(conn: Connection) -> Iterator[None]:
+def _in_index_order(conn: Connection) -> AbstractContextManager[None]:
     """PostgreSQL: the next raw records past a watermark are read by walking the
     ``(source, change_seq, id)`` index, never sorted. Right after a large landing the table's
     statistics are stale, and the planner fetched every record past the watermark and sorted
     them on disk for each batch of a few thousand (mapping 300k records: 29 -> 13 us of the
     server's CPU a record)."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    conn.exec_driver_sql("SET LOCAL enable_sort = off")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql("RESET enable_sort")
+    return planner_off(conn, "sort")
 
 
 def read_raw_rows(conn: Connection, source: str, after: Watermark, limit: int) -> list[RawRow]:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from crm_hub.errors import ConfigError, StoreError
 from crm_hub.store.compiled import release_kept
 
-__all__ = ["HEAD_REVISION", "Store", "open_store"]
+__all__ = ["HEAD_REVISION", "Store", "open_store", "planner_off"]
 
 # The newest migration; tests/unit/store check it equals Alembic's head.
 HEAD_REVISION = "0011"
@@ -66,6 +66,23 @@ class Store:
         """Close every pooled connection, kept ones included."""
         release_kept(self.engine)
         self.engine.dispose()
+
+
+@contextmanager
+def planner_off(conn: Connection, *methods: str) -> Iterator[None]:
+    """PostgreSQL: the planner avoids ``methods`` (e.g. ``"sort"`` → ``enable_sort``) for
+    the statements run meanwhile, in this transaction; then they are back to the session's
+    setting. Nothing on SQLite."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    for method in methods:
+        conn.exec_driver_sql(f"SET LOCAL enable_{method} = off")
+    try:
+        yield
+    finally:
+        for method in methods:
+            conn.exec_driver_sql(f"RESET enable_{method}")
 
 
 def _make_engine(url: str) -> Engine:
