@@ -217,8 +217,9 @@ def _plan(conn: Connection, full: bool, today: date) -> _Plan:
 
 def _read_phase(
     store: Store, full: bool, today: date, result: TraitsResult
-) -> tuple[_Plan, list[str], list[tuple[Any, ...]], list[str]]:
-    """One consistent snapshot: plan, read, compute, diff. Returns rows to write."""
+) -> tuple[_Plan, list[tuple[Any, ...]], int, list[str]]:
+    """One consistent snapshot: plan, read, compute, diff. Returns the rows to write (those
+    of masters without a traits row first, and how many they are) and the masters gone."""
     with read_snapshot(store) as conn:
         started = time.monotonic()
         plan = _plan(conn, full, today)
@@ -226,7 +227,7 @@ def _read_phase(
         ids = prepare_scope(conn, plan.scope)
         result.timings["plan"] = round(time.monotonic() - started, 3)
         if plan.scope is not None and not plan.scope:
-            return plan, [], [], []
+            return plan, [], 0, []
         halves = splits(store, len(ids))
         if halves:
             ids, own = per_master_in_halves(store, conn, ids, today)
@@ -241,16 +242,15 @@ def _read_phase(
         result.timings["diff"] = round(time.monotonic() - started, 3)
     result.masters = len(ids)
     result.clv_model = str(plan.model["clv"].get("model", "")) if plan.model else ""
-    changed = [
-        i for i, (m, h) in enumerate(zip(ids, texts["values_hash"], strict=True))
-        if stored.get(m) != h
-    ]  # fmt: skip
-    result.unchanged = len(ids) - len(changed)
-    picked = np.asarray(changed, dtype=np.int64)
+    pairs = list(enumerate(zip(ids, texts["values_hash"], strict=True)))
+    new = [i for i, (m, _) in pairs if m not in stored]
+    changed = [i for i, (m, h) in pairs if m in stored and stored[m] != h]
+    result.unchanged = len(ids) - len(new) - len(changed)
+    picked = np.asarray(new + changed, dtype=np.int64)
     columns = [texts[c].to_numpy()[picked] for c in texts.columns]
     rows = list(zip(np.asarray(ids, dtype=object)[picked], *columns, strict=True))
     gone = sorted(plan.scope - set(ids)) if plan.scope is not None else []
-    return plan, ids, rows, gone
+    return plan, rows, len(new), gone
 
 
 def compute_traits(
@@ -294,16 +294,16 @@ def _run(
     on_progress: Callable[[TraitsResult], None] | None,
 ) -> None:
     started = time.monotonic()
-    plan, _ids, rows, gone = _read_phase(store, full, day, result)
+    plan, rows, new, gone = _read_phase(store, full, day, result)
     if on_progress is not None:
         on_progress(result)
-    batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
-    for number, batch in enumerate(batches, start=1):
+    batches = [*_batches(rows[:new], new=True), *_batches(rows[new:], new=False)] or [([], False)]
+    for number, (batch, fresh) in enumerate(batches, start=1):
         now = utcnow()
         with store.begin() as conn:
             if batch:
                 seq = next_change_seq(conn)
-                write_rows(conn, batch, now=now, seq=seq, run_id=result.run_id)
+                write_rows(conn, batch, now=now, seq=seq, run_id=result.run_id, new=fresh)
                 result.written += len(batch)
             if number == len(batches):
                 result.deleted = delete_rows(conn, None if plan.full else gone)
@@ -317,3 +317,8 @@ def _run(
         with store.begin() as conn:
             conn.exec_driver_sql("ANALYZE traits")
     result.timings["write"] = round(time.monotonic() - started, 3)
+
+
+def _batches(rows: list[tuple[Any, ...]], *, new: bool) -> list[tuple[list[tuple[Any, ...]], bool]]:
+    """``rows`` in batches of ``WRITE_BATCH``, each marked with ``new``."""
+    return [(rows[i : i + WRITE_BATCH], new) for i in range(0, len(rows), WRITE_BATCH)]

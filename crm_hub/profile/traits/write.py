@@ -83,7 +83,8 @@ _NULL = "\x00null"
 def row_texts(traits: pd.DataFrame) -> pd.DataFrame:
     """Every trait as store text (None for null), one column per registered trait."""
     texts: dict[str, np.ndarray[Any, Any]] = {}
-    hashed: dict[str, np.ndarray[Any, Any]] = {}
+    hashed: list[np.ndarray[Any, Any]] = []
+    null_hash = pd.util.hash_array(np.array([_NULL], dtype=object))[0]
     for name, trait in TRAITS.items():
         column = traits[name]
         present = column.notna().to_numpy()
@@ -91,10 +92,26 @@ def row_texts(traits: pd.DataFrame) -> pd.DataFrame:
         if present.any():
             text[present] = _CONVERT.get(trait.type, _as_text)(column[present])
         texts[name] = text
-        hashed[name] = np.where(present, text, _NULL)
+        column_hash = pd.util.hash_array(text)
+        column_hash[~present] = null_hash
+        hashed.append(column_hash)
     out = pd.DataFrame(texts, index=traits.index)
-    hashes = pd.util.hash_pandas_object(pd.DataFrame(hashed), index=False)
-    out["values_hash"] = [f"{h:016x}" for h in hashes.to_numpy(dtype=np.uint64)]
+    out["values_hash"] = [f"{h:016x}" for h in _combined(hashed).tolist()]
+    return out
+
+
+def _combined(columns: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """One hash per row from its columns' hashes, as ``pd.util.hash_pandas_object`` combines
+    a frame's (CPython's tuple hash): stored hashes stay valid whatever pandas does, and no
+    frame of a million rows by 40 texts is built just to be hashed (1 M masters: 4.5 s)."""
+    out = np.full(len(columns[0]), 0x345678, dtype=np.uint64)
+    mult = np.uint64(1_000_003)
+    for i, column in enumerate(columns):
+        inverse = len(columns) - i
+        out ^= column
+        out *= mult
+        mult += np.uint64(82_520 + 2 * inverse)
+    out += np.uint64(97_531)
     return out
 
 
@@ -109,9 +126,16 @@ def stored_hashes(conn: Connection, *, scoped: bool = True) -> dict[str, str]:
 
 
 def write_rows(
-    conn: Connection, rows: Sequence[tuple[Any, ...]], *, now: datetime, seq: int, run_id: str
+    conn: Connection,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    now: datetime,
+    seq: int,
+    run_id: str,
+    new: bool = False,
 ) -> None:
-    """Upsert rows of (master_id, *trait texts, values_hash) with one change_seq."""
+    """Upsert rows of (master_id, *trait texts, values_hash) with one change_seq; ``new``:
+    none of the masters has a traits row (read in this run, which holds the traits lease)."""
     if not rows:
         return
     names = ", ".join(COLUMNS)
@@ -119,7 +143,7 @@ def write_rows(
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if conn.dialect.name == "postgresql":
-            _write_postgresql(cursor, rows, names, updates, now, seq, run_id)
+            _write_postgresql(cursor, rows, names, None if new else updates, now, seq, run_id)
         else:
             stamp = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
             marks = ", ".join("?" for _ in COLUMNS)
@@ -136,20 +160,27 @@ def _write_postgresql(
     cursor: Any,
     rows: Sequence[tuple[Any, ...]],
     names: str,
-    updates: str,
+    updates: str | None,
     now: datetime,
     seq: int,
     run_id: str,
 ) -> None:
+    """Rows are copied into a staging table and upserted from it; ``updates`` None (new rows):
+    copied straight into traits (1 M rows: 7.7 s instead of 4.9 + 6.1)."""
     stamps = {i for i, c in enumerate(COLUMNS) if c in TRAITS and TRAITS[c].type == "timestamp"}
-    cursor.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS trait_stage "
-        "(LIKE traits INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    with cursor.copy(f"COPY trait_stage ({names}) FROM STDIN") as copy:
+    target = "traits"
+    if updates is not None:
+        target = "trait_stage"
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS trait_stage "
+            "(LIKE traits INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
         for row in rows:
             values = [f"{v}+00" if i in stamps and v is not None else v for i, v in enumerate(row)]
             copy.write_row((*values, now, seq, run_id))
+    if updates is None:
+        return
     cursor.execute(
         f"INSERT INTO traits ({names}) SELECT {names} FROM trait_stage "
         f"ON CONFLICT (master_id) DO UPDATE SET {updates}"
