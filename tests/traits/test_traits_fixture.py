@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import event
+
 from crm_hub.profile.traits import compute_traits
 from crm_hub.store import Store
 from tests.traits.conftest import TODAY, Fixture
@@ -190,6 +192,25 @@ def test_hand_computed_traits(
     assert result.deleted == 1
     for master, expected in (("m_ann", ANN), ("m_bob", BOB), ("m_cat", CAT), ("m_eve", EVE)):
         assert _values(rows[master], expected) == expected, master
+
+
+def test_timestamps_are_utc_whatever_the_session_time_zone(
+    store: Store, people: Fixture, read_traits: Callable[[], dict[str, dict[str, Any]]]
+) -> None:
+    if store.dialect == "postgresql":  # the writer's texts are UTC, the session is not
+
+        @event.listens_for(store.engine, "connect")
+        def new_york(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET TIME ZONE 'America/New_York'")
+            dbapi_connection.commit()
+
+        store.engine.dispose()
+    compute_traits(store, today=TODAY)
+    rows = read_traits()
+    for master, expected in (("m_ann", ANN), ("m_bob", BOB), ("m_cat", CAT)):
+        assert rows[master]["last_order_at"] == expected["last_order_at"], master
+        assert rows[master]["first_order_at"] == expected["first_order_at"], master
 
 
 def test_a_second_run_writes_nothing(

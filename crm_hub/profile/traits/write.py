@@ -167,7 +167,8 @@ def _write_postgresql(
 ) -> None:
     """Rows are copied into a staging table and upserted from it; ``updates`` None (new rows):
     copied straight into traits (1 M rows: 7.7 s instead of 4.9 + 6.1)."""
-    stamps = {i for i, c in enumerate(COLUMNS) if c in TRAITS and TRAITS[c].type == "timestamp"}
+    # Timestamp texts are UTC: read so in this transaction rather than suffixed row by row.
+    cursor.execute("SET LOCAL TimeZone = 'UTC'")
     target = "traits"
     if updates is not None:
         target = "trait_stage"
@@ -177,8 +178,7 @@ def _write_postgresql(
         )
     with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
         for row in rows:
-            values = [f"{v}+00" if i in stamps and v is not None else v for i, v in enumerate(row)]
-            copy.write_row((*values, now, seq, run_id))
+            copy.write_row((*row, now, seq, run_id))
     if updates is None:
         return
     cursor.execute(
