@@ -16,7 +16,15 @@ from crm_hub.identity.arrays import distinct_inverse
 from crm_hub.identity.context import PairContext
 from crm_hub.normalize import nickname_table
 
-__all__ = ["NameAgreement", "given_names", "keyboard_slip", "names", "nickname_typo"]
+__all__ = [
+    "NameAgreement",
+    "given_names",
+    "keyboard_neighbours",
+    "keyboard_slip",
+    "member_slip",
+    "names",
+    "nickname_typo",
+]
 
 
 @dataclass(frozen=True)
@@ -298,7 +306,25 @@ def keyboard_slip(a: str, b: str) -> bool:
     if len(a) != len(b):
         return True
     differ = [i for i in range(len(a)) if a[i] != b[i]]
-    return len(differ) == 2 or b[differ[0]] in _QWERTY_NEIGHBOURS.get(a[differ[0]], "")
+    return len(differ) == 2 or keyboard_neighbours(a[differ[0]], b[differ[0]])
+
+
+def member_slip(a: str, b: str) -> bool:
+    """Whether a given name is one keystroke (`keyboard_slip`) from the other or from one of its
+    nicknames (``Jonh``/``John``; ``Tereas``/``Tess`` and ``Bcky``/``Rebecca``, a slip of
+    Teresa and of Becky): the name still says which member of a household the record is.
+    """
+    if keyboard_slip(a, b):
+        return True
+    table = nickname_table()
+    return any(keyboard_slip(a, v) for v in table.variants(b)) or any(
+        keyboard_slip(b, v) for v in table.variants(a)
+    )
+
+
+def keyboard_neighbours(a: str, b: str) -> bool:
+    """Whether two letters are next to each other on a QWERTY keyboard (``a``/``s``)."""
+    return b in _QWERTY_NEIGHBOURS.get(a, "")
 
 
 def _given_codes(

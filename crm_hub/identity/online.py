@@ -21,7 +21,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Dialect
 
 from crm_hub.identity import online_scalar, rules
-from crm_hub.identity.comparisons import PairContext, comparison_names
+from crm_hub.identity.comparisons import PairContext, comparison, comparison_names
 from crm_hub.identity.records import prepare
 from crm_hub.identity.scoring import FellegiSunter, compute_levels, match_weights, probability
 from crm_hub.identity.settings import MatchSettings
@@ -91,12 +91,20 @@ def load_model(conn: Connection) -> FellegiSunter | None:
     value = conn.execute(
         select(identity_state.c.value).where(identity_state.c.name == _MODEL)
     ).scalar_one_or_none()
-    if value is None:
+    if value is None or not _levels_match(value["names"], value["m"]):
         return None
     arrays = {key: [np.asarray(a, dtype=np.float64) for a in value[key]]
               for key in ("m", "u", "u_random")}  # fmt: skip
     return FellegiSunter(tuple(value["names"]), arrays["m"], arrays["u"], arrays["u_random"],
                          float(value["prior"]))  # fmt: skip
+
+
+def _levels_match(names: Sequence[str], m: Sequence[Sequence[float]]) -> bool:
+    """Whether a saved model has as many levels per comparison as the registered ones: one
+    saved before a comparison gained a level cannot score it (the next resolve retrains)."""
+    known = set(comparison_names(defaults_only=False))
+    return all(name in known and len(levels) == comparison(name).n_levels
+               for name, levels in zip(names, m, strict=True))  # fmt: skip
 
 
 class OnlineMatcher:

@@ -28,8 +28,8 @@ import numpy as np
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from crm_hub.identity import comparisons, rules
-from crm_hub.identity.comparisons import comparison, same_street
-from crm_hub.identity.name_agreement import keyboard_slip
+from crm_hub.identity.comparisons import comparison, email_slip, same_street
+from crm_hub.identity.name_agreement import member_slip
 from crm_hub.identity.records import NICKNAME_SLOTS, impossible_date_digits
 from crm_hub.identity.scoring import FellegiSunter, probability
 from crm_hub.normalize import nickname_table
@@ -306,6 +306,17 @@ def _equal(a: object, b: object) -> int:
     return 1 if a == b else 0
 
 
+def _email(a: str | None, b: str | None) -> int:
+    """`comparisons.email` for one pair of match keys: 2 same, 1 one slip in one domain."""
+    if a is None or b is None:
+        return -1
+    if a == b:
+        return 2
+    local_a, _, domain_a = a.partition("@")
+    local_b, _, domain_b = b.partition("@")
+    return 1 if domain_a == domain_b and email_slip(local_a, local_b) else 0
+
+
 def _nickname_typo(q: Person, c: Person, names: _Names) -> bool:
     support = _equal(q.email, c.email) == 1 or _equal(q.phone, c.phone) == 1
     support = support or _equal(q.address, c.address) == 1
@@ -437,7 +448,7 @@ def _levels(q: Person, c: Person, names: Sequence[str]) -> list[int]:
         "first_name": lambda: _first_name(q, c, agreement),
         "last_name": lambda: _last_name(q, c, agreement),
         "birth_date": lambda: _birth_date(q, c),
-        "email": lambda: _equal(q.email, c.email),
+        "email": lambda: _email(q.email, c.email),
         "contact": lambda: _contact(q, c),
     }
     return [found[name]() for name in names]
@@ -464,13 +475,13 @@ def _email_and_name(p: _Pair) -> bool:
     compatible = (first >= 2 or first == -1 or (first == 1 and last >= 3)) and (
         last >= 1 or last == -1
     )
-    return p.levels["email"] == 1 and named and compatible and p.levels["birth_date"] != 0
+    return p.levels["email"] == 2 and named and compatible and p.levels["birth_date"] != 0
 
 
 def _email_no_conflict(p: _Pair) -> bool:
     counts = p.batch.email_count
     return (
-        p.levels["email"] == 1
+        p.levels["email"] == 2
         and max(counts[p.left], counts[p.right]) <= 4
         and p.levels["first_name"] != 0
         and p.levels["last_name"] != 0
@@ -494,7 +505,7 @@ def _different_given_name(p: _Pair) -> bool:
 
 def _different_birth_date(p: _Pair) -> bool:
     lv = p.levels
-    strong = lv["email"] == 1 and lv["first_name"] >= 4 and lv["last_name"] >= 3
+    strong = lv["email"] == 2 and lv["first_name"] >= 4 and lv["last_name"] >= 3
     return lv["birth_date"] == 0 and not strong
 
 
@@ -508,10 +519,10 @@ def _ambiguous_household(p: _Pair) -> bool:
         # without a given name, surname and postcode cannot tell the member either
         nameless = lv["first_name"] < 0
         household = contact in (1, 2) and (p.either(p.batch.surname_postcode) or nameless)
-    vetoed = lv["first_name"] <= 2 and lv["email"] != 1 and lv["birth_date"] < 2 and household
+    vetoed = lv["first_name"] <= 2 and lv["email"] != 2 and lv["birth_date"] < 2 and household
     if vetoed and lv["first_name"] == 2:
         a, b = p.given
-        return not (a is not None and b is not None and keyboard_slip(a, b))
+        return not (a is not None and b is not None and member_slip(a, b))
     return vetoed
 
 

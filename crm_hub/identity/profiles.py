@@ -49,7 +49,11 @@ class FillGroup:
 FILL_GROUPS = (
     FillGroup("first_code", ("first", "first_code", "first_groups"), ("first",)),
     FillGroup("last_code", ("last", "last_code", "last_groups", "last_phonetic"), ("last",)),
-    FillGroup("email_code", ("email_code", "email_local", "email_local_code"), ("email",)),
+    FillGroup(
+        "email_code",
+        ("email_code", "email_local", "email_local_code", "email_domain_code"),
+        ("email",),
+    ),
     FillGroup("phone_code", ("phone_code",), ("phone",)),
     FillGroup(
         "dob_code",

@@ -229,6 +229,7 @@ class Prepared:
     email_code: np.ndarray
     email_local: np.ndarray
     email_local_code: np.ndarray
+    email_domain_code: np.ndarray
     phone_code: np.ndarray
     dob_year: np.ndarray
     dob_month: np.ndarray
@@ -410,6 +411,17 @@ def _joined(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     )
 
 
+def _domain_codes(email_key: np.ndarray) -> np.ndarray:
+    """Codes of the domains of e-mail match keys (``-1`` for none), without keeping the
+    domain strings: only equality is read."""
+    seen: dict[str, int] = {}
+    return np.fromiter(
+        (seen.setdefault(k.split("@", 1)[1], len(seen)) if isinstance(k, str) else -1
+         for k in email_key),
+        dtype=np.int32, count=len(email_key),
+    )  # fmt: skip
+
+
 def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
     """Normalise an input frame into canonical-order arrays.
 
@@ -480,6 +492,7 @@ def prepare(frame: pd.DataFrame, *, default_region: str = "GB") -> Prepared:
         email_code=codes_of(email_key),
         email_local=local,
         email_local_code=codes_of(local),
+        email_domain_code=_domain_codes(email_key),
         phone_code=codes_of(phones["e164"].to_numpy(dtype=object)),
         dob_year=year,
         dob_month=month,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crm_hub.identity.comparisons import PairContext
-from crm_hub.identity.name_agreement import given_names, keyboard_slip
+from crm_hub.identity.name_agreement import given_names, member_slip
 
 __all__ = [
     "Rule",
@@ -171,7 +171,7 @@ def _email_and_name(levels: LevelMap, ctx: PairContext) -> np.ndarray:
     compatible = ((first >= 2) | (first == -1) | ((first == 1) & (last >= 3))) & (
         (last >= 1) | (last == -1)
     )
-    result: np.ndarray = (levels["email"] == 1) & named & compatible & (levels["birth_date"] != 0)
+    result: np.ndarray = (levels["email"] == 2) & named & compatible & (levels["birth_date"] != 0)
     return result
 
 
@@ -184,7 +184,7 @@ def _email_no_conflict(levels: LevelMap, ctx: PairContext) -> np.ndarray:
     counts = ctx.prepared.counts["email"]
     private = np.maximum(counts[ctx.left], counts[ctx.right]) <= 4
     result: np.ndarray = (
-        (levels["email"] == 1)
+        (levels["email"] == 2)
         & private
         & (levels["first_name"] != 0)
         & (levels["last_name"] != 0)
@@ -227,7 +227,7 @@ def _different_given_name(levels: LevelMap, ctx: PairContext) -> np.ndarray:
     unless_m_above=("birth_date", 0, 0.05),
 )
 def _different_birth_date(levels: LevelMap, ctx: PairContext) -> np.ndarray:
-    strong = (levels["email"] == 1) & (levels["first_name"] >= 4) & (levels["last_name"] >= 3)
+    strong = (levels["email"] == 2) & (levels["first_name"] >= 4) & (levels["last_name"] >= 3)
     result: np.ndarray = (levels["birth_date"] == 0) & ~strong
     return result
 
@@ -257,15 +257,16 @@ def _ambiguous_household(levels: LevelMap, ctx: PairContext) -> np.ndarray:
     household[near] = either("surname_postcode")[near] | (levels["first_name"][near] < 0)
     result: np.ndarray = (
         (levels["first_name"] <= 2)
-        & (levels["email"] != 1)
+        & (levels["email"] != 2)
         & (levels["birth_date"] < 2)
         & household
     )
-    # A given name one keystroke from the other's names its member: ``Jonh`` is John, not Joan.
+    # A given name one keystroke from the other's (or its nickname's) names its member:
+    # ``Jonh`` is John, not Joan.
     similar = np.flatnonzero(result & (levels["first_name"] == 2))
     if len(similar):
         slips = np.fromiter(
-            (keyboard_slip(a, b) for a, b in zip(*given_names(ctx, similar), strict=True)),
+            (member_slip(a, b) for a, b in zip(*given_names(ctx, similar), strict=True)),
             dtype=bool, count=len(similar),
         )  # fmt: skip
         result[similar[slips]] = False

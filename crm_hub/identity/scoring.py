@@ -152,7 +152,7 @@ class Session:
 
 
 SESSIONS = (
-    Session("same_email", {"email": 1}),
+    Session("same_email", {"email": 2}),
     Session("same_phone_and_name", {"contact": 4, "first_name": 4, "last_name": 3}),
     Session("same_name_and_birth_date", {"first_name": 4, "last_name": 3, "birth_date": 3}),
     Session("same_birth_date_and_address", {"birth_date": 3, "contact": 3}),

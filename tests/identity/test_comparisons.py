@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from crm_hub.identity import MatchSettings
-from crm_hub.identity.comparisons import PairContext, comparison
+from crm_hub.identity.comparisons import PairContext, comparison, email_slip
 from crm_hub.identity.name_agreement import given_names, keyboard_slip
 from crm_hub.identity.records import prepare
 
@@ -86,6 +86,46 @@ def test_same_street_address_across_a_postcode_typo_in_one_town(
 def test_keyboard_slip(a: str, b: str, slip: bool) -> None:
     assert keyboard_slip(a, b) is slip
     assert keyboard_slip(b, a) is slip
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "slip"),
+    [
+        ("jsutin.humden", "justin.humden", True),  # swapped neighbours
+        ("angela.smirh", "angela.smith", True),  # neighbouring key
+        ("martha.jarrvis65", "martha.jarvis65", True),  # a letter doubled
+        ("robinsonp287", "robinsonp278", True),
+        ("anthonyatkinsn82", "anthonyatkinson82", False),  # a letter dropped: or a name
+        ("annsmith", "annesmith", False),
+        ("mwilson41", "mwilson91", False),  # another number
+        ("rthomas", "dthomas", False),  # the initial: another member of the home
+        ("jsmth", "jsmith", False),  # too short to tell
+    ],
+)
+def test_email_slip(a: str, b: str, slip: bool) -> None:
+    assert email_slip(a, b) is slip
+    assert email_slip(b, a) is slip
+
+
+def _email_level(a: str, b: str) -> int:
+    rows = [{"source_id": str(i), "last_name": "Humden", "email": mail}
+            for i, mail in enumerate((a, b))]  # fmt: skip
+    ctx = PairContext(prepare(pd.DataFrame(rows)), np.array([0]), np.array([1]), MatchSettings())
+    return int(comparison("email").function(ctx)[0])
+
+
+@pytest.mark.parametrize(
+    ("b", "level"),
+    [
+        ("Justin.Humden+shop@sky.com", 2),  # one mailbox
+        ("jsutin.humden@sky.com", 1),  # one keystroke off
+        ("jsutin.humden@gmail.com", 0),  # another provider
+        ("j.humden@sky.com", 0),
+    ],
+    ids=["exact", "slip", "slip-other-domain", "different"],
+)
+def test_email_one_slip_in_one_domain(b: str, level: int) -> None:
+    assert _email_level("justin.humden@sky.com", b) == level
 
 
 @pytest.mark.parametrize(

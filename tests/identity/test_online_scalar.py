@@ -34,7 +34,8 @@ LAST = [None, "", "Smith", "Smyth", "Smith Jr", "Lee", "Thompson", "Tomson", "O'
         "Robert", "van der Berg", "Patel"]  # fmt: skip
 FULL = [None, None, "Dr Mary Smith", "Smith, John", "John Smith", "Mrs. Ann Lee-Patel PhD"]
 EMAIL = [None, "", "js@gmail.com", "J.S@googlemail.com", "js+shop@gmail.com", "ann@lee.org",
-         "ANN@Lee.org ", "test@example.com", "bad@", "robert@smith.co.uk"]  # fmt: skip
+         "ANN@Lee.org ", "test@example.com", "bad@", "robert@smith.co.uk", "rboert@smith.co.uk",
+         "roberrt@smith.co.uk", "robert@smiht.co.uk", "tobert@smith.co.uk"]  # fmt: skip
 PHONE = [None, "", "07911 123456", "+44 7911 123456", "447911123456", "020 7946 0018",
          "+44 (0)20 7946 0018", "0000000000", "07911 123456 ext 2", "12345"]  # fmt: skip
 BIRTH = [None, (1980, 1, 2), (1980, 2, 1), (1980, 1, 3), (1981, 1, 2), (1908, 1, 2),
@@ -225,6 +226,21 @@ def test_a_given_name_one_keystroke_off_at_a_household_phone_is_not_vetoed() -> 
                    for c in scored)  # fmt: skip
 
     assert not vetoed(slip, "m_1") and vetoed(other, "m_2")
+
+
+def test_a_nickname_one_keystroke_off_at_a_household_phone_is_not_vetoed() -> None:
+    """``Bcky`` is Becky mistyped, a nickname of Rebecca: it names that member."""
+    rng = random.Random(7)
+    base = _row(rng, 0)._replace(last_name="Okafor", phone="020 7946 0018", email=None,
+                                 birth_year=None, birth_month=None, birth_day=None)  # fmt: skip
+    family = [base._replace(source_id=f"r{i}", first_name=name, master_id=f"m_{i}")
+              for i, name in enumerate(["Chidi", "Rebecca", "Joan"])]  # fmt: skip
+    slip = {"first_name": "Bcky", "last_name": "Okafor", "phone": "+44 20 7946 0018"}
+    for model in MODELS.values():
+        _compare(slip, family, model)
+    scored = score_record(MODELS["vetoes_on"], slip, _dicts(family), MatchSettings())
+    rebecca = [c.decision for c in scored if c.master_id == "m_1"]
+    assert rebecca and rebecca[0] != "veto:ambiguous_household"
 
 
 def test_a_record_without_given_name_is_not_guessed_at_a_one_name_household() -> None:

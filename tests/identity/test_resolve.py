@@ -340,7 +340,7 @@ def test_links_record_rule_or_score_and_levels(run: Run) -> None:
     assert len(links) == 1
     link = links.iloc[0]
     assert link["reason"].startswith("rule:") or link["reason"] == "score"
-    assert link["email"] == 1 and link["first_name"] == 5
+    assert link["email"] == 2 and link["first_name"] == 5
 
 
 def test_one_output_row_per_input_row_in_input_order(run: Run) -> None:

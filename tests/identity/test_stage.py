@@ -242,6 +242,24 @@ def test_online_match_finds_the_known_person_and_says_no_to_a_stranger(store: St
     assert matcher.match({"first_name": "Nobody"}).candidates == []
 
 
+def test_a_model_saved_before_a_comparison_gained_a_level_is_not_used(store: Store) -> None:
+    import numpy as np
+
+    from crm_hub.identity.online import load_model, save_model
+    from crm_hub.identity.scoring import FellegiSunter
+
+    two = [np.array([0.4, 0.6])]  # e-mail as it was: different, exact
+    with store.begin() as conn:
+        save_model(conn, FellegiSunter(("email",), two, two, two, 0.1))
+    with store.read() as conn:
+        assert load_model(conn) is None  # a full resolve trains a new one
+    three = [np.array([0.4, 0.1, 0.5])]
+    with store.begin() as conn:
+        save_model(conn, FellegiSunter(("email",), three, three, three, 0.1))
+    with store.read() as conn:
+        assert load_model(conn) is not None
+
+
 def crowd(count: int) -> list[dict[str, Any]]:
     """A population of distinct people, some with a second record in another source."""
     rng = random.Random(5)
