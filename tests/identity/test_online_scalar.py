@@ -207,13 +207,19 @@ def test_given_names_that_sound_alike_are_one_person_of_a_household() -> None:
     assert "veto:ambiguous_household" not in decisions
 
 
+def _okafors(*given: str) -> list[Any]:
+    """One household sharing a phone, no e-mail or birth date: member i is master ``m_i``."""
+    base = _row(random.Random(7), 0)._replace(
+        last_name="Okafor", phone="020 7946 0018", email=None,
+        birth_year=None, birth_month=None, birth_day=None,
+    )  # fmt: skip
+    return [base._replace(source_id=f"r{i}", first_name=name, master_id=f"m_{i}")
+            for i, name in enumerate(given)]  # fmt: skip
+
+
 def test_a_given_name_one_keystroke_off_at_a_household_phone_is_not_vetoed() -> None:
     """``Grsce`` is Grace mistyped (``s`` beside ``a``); ``John`` is another member than Joan."""
-    rng = random.Random(7)
-    base = _row(rng, 0)._replace(last_name="Okafor", phone="020 7946 0018", email=None,
-                                 birth_year=None, birth_month=None, birth_day=None)  # fmt: skip
-    family = [base._replace(source_id=f"r{i}", first_name=name, master_id=f"m_{i}")
-              for i, name in enumerate(["Chidi", "Grace", "Joan"])]  # fmt: skip
+    family = _okafors("Chidi", "Grace", "Joan")
     slip = {"first_name": "Grsce", "last_name": "Okafor", "phone": "+44 20 7946 0018"}
     other = {"first_name": "John", "last_name": "Okafor", "phone": "+44 20 7946 0018"}
     for record in (slip, other, {**slip, "first_name": "Okafor", "last_name": "Grsce"}):
@@ -230,11 +236,7 @@ def test_a_given_name_one_keystroke_off_at_a_household_phone_is_not_vetoed() -> 
 
 def test_a_nickname_one_keystroke_off_at_a_household_phone_is_not_vetoed() -> None:
     """``Bcky`` is Becky mistyped, a nickname of Rebecca: it names that member."""
-    rng = random.Random(7)
-    base = _row(rng, 0)._replace(last_name="Okafor", phone="020 7946 0018", email=None,
-                                 birth_year=None, birth_month=None, birth_day=None)  # fmt: skip
-    family = [base._replace(source_id=f"r{i}", first_name=name, master_id=f"m_{i}")
-              for i, name in enumerate(["Chidi", "Rebecca", "Joan"])]  # fmt: skip
+    family = _okafors("Chidi", "Rebecca", "Joan")
     slip = {"first_name": "Bcky", "last_name": "Okafor", "phone": "+44 20 7946 0018"}
     for model in MODELS.values():
         _compare(slip, family, model)
