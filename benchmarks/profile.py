@@ -243,8 +243,9 @@ def reset(store: Store) -> None:
     with store.begin() as conn:
         if store.dialect == "postgresql":  # no dead rows left behind to slow the next run
             conn.exec_driver_sql(f"TRUNCATE {', '.join(DERIVED)}")
-        for table in DERIVED:
-            conn.exec_driver_sql(f"DELETE FROM {table}")
+        else:
+            for table in DERIVED:
+                conn.exec_driver_sql(f"DELETE FROM {table}")
         conn.exec_driver_sql(f"DELETE FROM identity_state WHERE name IN ({p}, {p})", DERIVED_STATE)
         conn.exec_driver_sql("ANALYZE")
 

@@ -27,7 +27,7 @@ from crm_hub.identity.context import (
     comparison_names,
     register_comparison,
 )
-from crm_hub.identity.name_agreement import keyboard_neighbours, names, nickname_typo
+from crm_hub.identity.name_agreement import keyboard_slip, names, nickname_typo
 
 __all__ = [
     "Comparison",
@@ -171,33 +171,25 @@ def email_slip(a: str, b: str) -> bool:
     (``annsmith``/``annesmith``, ``mwilson41``/``mwilson91``), and the first character is
     often the given name's initial (``rthomas``/``dthomas`` share a home), so neither counts.
     """
-    if min(len(a), len(b)) < 6 or OSA.distance(a, b) != 1:
+    if min(len(a), len(b)) < 6 or a[0] != b[0] or not keyboard_slip(a, b):
         return False
-    if len(a) != len(b):
-        short, long = sorted((a, b), key=len)
-        at = len(os.path.commonprefix([short, long]))
-        # the extra character sits at ``at`` or, in a run of it, just before
-        return long[at] == long[at - 1] if at else long[0] == long[1]
-    differ = [i for i in range(len(a)) if a[i] != b[i]]
-    if differ[0] == 0:
-        return False
-    return len(differ) == 2 or keyboard_neighbours(a[differ[0]], b[differ[0]])
+    if len(a) == len(b):
+        return True
+    short, long = sorted((a, b), key=len)
+    at = len(os.path.commonprefix([short, long]))
+    # the extra character sits at ``at``, after the rest of its run: doubled if one precedes it
+    return long[at] == long[at - 1]
 
 
 def _email_slips(ctx: PairContext, rows: np.ndarray) -> np.ndarray:
-    """`email_slip` for the pairs ``rows`` (one domain, mailboxes differ), each distinct pair
-    of mailbox names once."""
-    p = ctx.prepared
-    left, right = ctx.left[rows], ctx.right[rows]
-    low, high, inverse = distinct_pairs(p.email_local_code[left], p.email_local_code[right])
-    holder = np.unique(inverse, return_index=True)[1]
-    a, b = p.email_local[left[holder]], p.email_local[right[holder]]
-    close = np.asarray(process.cpdist(a, b, scorer=OSA.distance, score_cutoff=1,
-                                      workers=ctx.settings.workers)) <= 1  # fmt: skip
-    found = np.zeros(len(low), dtype=bool)
-    for k in np.flatnonzero(close):
-        found[k] = email_slip(a[k], b[k])
-    result: np.ndarray = found[inverse]
+    """The pairs of ``rows`` (one domain, mailboxes differ) whose mailboxes are an
+    `email_slip`: the edit distance once per distinct pair of mailboxes, the keystroke check
+    on the few one edit apart."""
+    close = rows[_scores_by_value(ctx, rows, "email_local", OSA.distance, 1) <= 1]
+    local = ctx.prepared.email_local
+    pairs = zip(local[ctx.left[close]], local[ctx.right[close]], strict=True)
+    slips = np.fromiter((email_slip(a, b) for a, b in pairs), dtype=bool, count=len(close))
+    result: np.ndarray = close[slips]
     return result
 
 
@@ -224,7 +216,7 @@ def email(ctx: PairContext) -> Levels:
     domain = ctx.prepared.email_domain_code
     rows = rows[domain[ctx.left[rows]] == domain[ctx.right[rows]]]
     if len(rows):
-        level[rows[_email_slips(ctx, rows)]] = 1
+        level[_email_slips(ctx, rows)] = 1
     return level
 
 

@@ -19,7 +19,6 @@ from crm_hub.normalize import nickname_table
 __all__ = [
     "NameAgreement",
     "given_names",
-    "keyboard_neighbours",
     "keyboard_slip",
     "member_slip",
     "names",
@@ -306,7 +305,7 @@ def keyboard_slip(a: str, b: str) -> bool:
     if len(a) != len(b):
         return True
     differ = [i for i in range(len(a)) if a[i] != b[i]]
-    return len(differ) == 2 or keyboard_neighbours(a[differ[0]], b[differ[0]])
+    return len(differ) == 2 or b[differ[0]] in _QWERTY_NEIGHBOURS.get(a[differ[0]], "")
 
 
 def member_slip(a: str, b: str) -> bool:
@@ -320,11 +319,6 @@ def member_slip(a: str, b: str) -> bool:
     return any(keyboard_slip(a, v) for v in table.variants(b)) or any(
         keyboard_slip(b, v) for v in table.variants(a)
     )
-
-
-def keyboard_neighbours(a: str, b: str) -> bool:
-    """Whether two letters are next to each other on a QWERTY keyboard (``a``/``s``)."""
-    return b in _QWERTY_NEIGHBOURS.get(a, "")
 
 
 def _given_codes(

@@ -242,9 +242,14 @@ def _read_phase(
         result.timings["diff"] = round(time.monotonic() - started, 3)
     result.masters = len(ids)
     result.clv_model = str(plan.model["clv"].get("model", "")) if plan.model else ""
-    pairs = list(enumerate(zip(ids, texts["values_hash"], strict=True)))
-    new = [i for i, (m, _) in pairs if m not in stored]
-    changed = [i for i, (m, h) in pairs if m in stored and stored[m] != h]
+    new: list[int] = []
+    changed: list[int] = []
+    for i, (master_id, values_hash) in enumerate(zip(ids, texts["values_hash"], strict=True)):
+        before = stored.get(master_id)
+        if before is None:
+            new.append(i)
+        elif before != values_hash:
+            changed.append(i)
     result.unchanged = len(ids) - len(new) - len(changed)
     picked = np.asarray(new + changed, dtype=np.int64)
     columns = [texts[c].to_numpy()[picked] for c in texts.columns]
